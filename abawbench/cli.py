@@ -1,0 +1,141 @@
+"""The ``abawbench`` command line: thin click commands over the library modules."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from abawbench import __version__
+from abawbench.tracks import TRACKS
+
+console = Console()
+error_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def user_errors(command):
+    """Turn errors in the user's input into one message and exit code 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from abawbench.formats import FormatError
+        from abawbench.scoring import ScoringError
+
+        try:
+            return command(*args, **kwargs)
+        except (FormatError, ScoringError) as error:
+            error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper
+
+
+def _write_json(path: Path | None, payload: dict) -> None:
+    if path is not None:
+        from abawbench import atomic
+
+        atomic.write_json(path, payload)
+        console.print(f"[dim]wrote {path}[/dim]")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="abawbench")
+def main():
+    """Score, check and compare ABAW submissions and runs."""
+
+
+track_option = click.option("--track", required=True, type=click.Choice(TRACKS, case_sensitive=False),
+                            help="Challenge track.")
+def _check_edition(ctx, param, value):
+    from abawbench.tracks import get_edition
+
+    try:
+        return get_edition(value).name
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+edition_option = click.option("--edition", default="abaw2", show_default=True, callback=_check_edition,
+                              help="ABAW edition whose classes and metric apply (abaw1 … abaw8).")
+
+
+@main.command()
+@click.argument("predictions", type=click.Path(exists=True, path_type=Path))
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Aff-Wild2 root (any edition's layout) or an annotation split folder.")
+@track_option
+@edition_option
+@click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]))
+@click.option("--bootstrap", "resamples", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Bootstrap resamples of videos for the 95% interval; 0 skips it.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Organisers' template: an image_location submission must have exactly its rows.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the score JSON here.")
+@user_errors
+def score(predictions, data, track, edition, split, resamples, seed, template, json_path):
+    """Score PREDICTIONS (a per-video folder or an image_location file) as the organisers do."""
+    from abawbench import report, scoring
+
+    result = scoring.score(predictions, data, track.lower(), edition, split, resamples, seed, template)
+    report.print_score(console, result)
+    _write_json(json_path, result)
+
+
+@main.command()
+@click.argument("predictions", type=click.Path(exists=True, path_type=Path))
+@track_option
+@edition_option
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Aff-Wild2 root: the split's ground truth gives videos and frame counts.")
+@click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]))
+@click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Organisers' template file (image_location rows of every required frame).")
+@click.option("--videos", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="List of test videos, one per line, optionally 'video,frames'.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@user_errors
+def validate(predictions, track, edition, data, split, template, videos, json_path):
+    """Check a submission without scoring it (for the test set, whose labels nobody has)."""
+    from abawbench import report, scoring
+
+    summary = scoring.validate(predictions, track.lower(), edition, data, split, template, videos)
+    report.print_validation(console, summary)
+    _write_json(json_path, summary)
+
+
+@main.group()
+def data():
+    """Datasets: make synthetic data, check a dataset root."""
+
+
+@data.command("synth")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--videos", default=12, show_default=True, type=click.IntRange(min=6), help="Aff-Wild2 videos.")
+@click.option("--frames", default=120, show_default=True, type=click.IntRange(min=30), help="Frames per video (about).")
+@click.option("--seed", default=0, show_default=True)
+def data_synth(out, videos, frames, seed):
+    """Write a synthetic Aff-Wild2 (ABAW2 and ABAW6 layouts), ExpW, AFEW-VA and AffectNet to OUT."""
+    from abawbench import report
+    from abawbench.data.synth import synthesize
+
+    manifest = synthesize(out, videos=videos, frames=frames, seed=seed, progress=True)
+    report.print_synth(console, out, manifest)
+
+
+@main.command()
+@click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+def demo(out):
+    """Run the main job end to end on synthetic data and the example submissions."""
+    from abawbench.demo import run_demo
+
+    run_demo(out, console)
+
+
+if __name__ == "__main__":
+    main()

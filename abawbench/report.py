@@ -1,0 +1,71 @@
+"""Rich renderings of results for the terminal (the JSON files carry the same numbers)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def score_tables(result: dict, worst: int = 5) -> list[Table]:
+    """The overall table (metrics with their 95% interval) and the worst videos."""
+    main = result["main_metric"]
+    overall = Table(title=f"{result['track'].upper()} · {result['edition']} · {result['split']} · "
+                          f"{result['n_videos']} videos, {result['n_frames']:,} frames")
+    overall.add_column("metric")
+    overall.add_column("value", justify="right")
+    overall.add_column("95% CI (videos)", justify="right")
+    for name, value in result["metrics"].items():
+        interval = result["ci95"].get(name)
+        label = f"[bold]{name}[/bold] (official)" if name == main else name
+        overall.add_row(label, _number(value), f"{_number(interval[0])} – {_number(interval[1])}" if interval else "—")
+    tables = [overall]
+    ranked = sorted(result["per_video"].items(), key=lambda item: item[1][main])[:worst]
+    if ranked:
+        lowest = Table(title=f"{len(ranked)} lowest videos by {main}")
+        lowest.add_column("video")
+        for name in result["metrics"]:
+            lowest.add_column(name, justify="right")
+        lowest.add_column("frames", justify="right")
+        for video, entry in ranked:
+            lowest.add_row(video, *(_number(entry[n]) for n in result["metrics"]), f"{entry['n_frames']:,}")
+        tables.append(lowest)
+    return tables
+
+
+def print_score(console: Console, result: dict) -> None:
+    for table in score_tables(result):
+        console.print(table)
+    console.print(f"[dim]{result['rule']}[/dim]")
+    for note in result.get("notes", []):
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def print_validation(console: Console, summary: dict) -> None:
+    console.print(f"[green]valid[/green] {summary['format']} {summary['track'].upper()} submission "
+                  f"({summary['edition']}): {summary['n_videos']} videos, {summary['n_rows']:,} predicted frames; "
+                  f"checked against {summary['reference']}")
+    for note in summary.get("notes", []):
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def print_synth(console: Console, out, manifest: dict) -> None:
+    """What ``data synth`` wrote: one row per database."""
+    table = Table(title=f"synthetic data in {out} (seed {manifest['seed']})")
+    table.add_column("database")
+    table.add_column("what", justify="right")
+    for key in ("affwild2_abaw2", "affwild2_abaw6"):
+        layout = manifest[key]
+        totals = layout["totals"]
+        table.add_row(f"Aff-Wild2 ({layout['edition']} layout)",
+                      f"{totals['videos']} videos, {totals['frames']:,} frames, {totals['missing_crops']} missing "
+                      f"and {totals['corrupt_crops']} corrupt crops, {len(layout['count_mismatches'])} count mismatches")
+    table.add_row("ExpW", f"{manifest['expw']['images']} images, {manifest['expw']['faces']} faces")
+    table.add_row("AFEW-VA", f"{manifest['afew_va']['clips']} clips, {manifest['afew_va']['frames']} frames")
+    rows = sum(split["rows"] for split in manifest["affectnet"]["splits"].values())
+    table.add_row("AffectNet", f"{rows} rows")
+    console.print(table)
+    console.print(f"[dim]planted quirks are listed in {out}/manifest.json[/dim]")

@@ -1,0 +1,500 @@
+"""Scoring a submission against Aff-Wild2 ground truth, as the organisers do.
+
+The flow: find the track's ground-truth folder under a data root (by file headers,
+whatever the edition's folder names), read the submission strictly, align it frame by
+frame, drop frames whose ground truth is invalid, reduce every video to sufficient
+statistics, and derive from those the pooled metrics, per-video metrics and a 95%
+bootstrap interval over *videos* (frames of one video are not independent).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from abawbench import metrics
+from abawbench.formats import FormatError, LocatedRows, read_image_location, read_many, read_video_list
+from abawbench.tracks import (AU_NAMES_8, PER_VIDEO, SINGLE_FILE, TrackSpec, detect_track, get_edition,
+                              track_spec)
+
+SPLIT_FOLDERS = {
+    "train_set": "train", "training_set": "train", "train": "train",
+    "validation_set": "validation", "valid_set": "validation", "val_set": "validation",
+    "validation": "validation", "val": "validation",
+    "test_set": "test", "test": "test",
+}
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_MAX_DEPTH = 6
+
+
+class ScoringError(ValueError):
+    """The inputs cannot be scored (no ground truth, ambiguous layout, wrong edition)."""
+
+
+@dataclass(frozen=True)
+class AnnotationFolder:
+    folder: Path
+    split: str
+    track: str
+    columns: tuple[str, ...]
+
+
+def _first_line(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return stream.readline(4096).decode("utf-8", "replace")
+
+
+def find_annotation_folders(root: Path) -> list[AnnotationFolder]:
+    """Every ``<split>/`` folder of annotation files under ``root``, track read from headers.
+
+    Image folders (``cropped_aligned`` and anything holding images) are not entered,
+    so a full Aff-Wild2 copy with millions of crops is searched in milliseconds.
+    """
+    root = Path(root)
+    found = []
+    candidates = [root] if root.name.lower() in SPLIT_FOLDERS else []
+    stack = [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        if any(e.name.lower().endswith(_IMAGE_SUFFIXES) for e in entries[:50]):
+            continue  # an image folder: its subfolders are more images
+        for entry in entries:
+            if not entry.is_dir() or entry.name.startswith(".") or entry.name.lower().startswith("cropped"):
+                continue
+            if entry.name.lower() in SPLIT_FOLDERS:
+                candidates.append(Path(entry.path))
+            elif depth + 1 < _MAX_DEPTH:
+                stack.append((Path(entry.path), depth + 1))
+    for folder in sorted(set(candidates)):
+        texts = sorted(p for p in folder.glob("*.txt") if not p.name.startswith("."))
+        if not texts:
+            continue
+        detected = detect_track(_first_line(texts[0]))
+        if detected:
+            found.append(AnnotationFolder(folder, SPLIT_FOLDERS[folder.name.lower()], *detected))
+    return found
+
+
+@dataclass
+class GroundTruth:
+    """One track's ground truth for one split: ``values[i]`` is ``(frames, n_values)``
+    of ``videos[i]``, invalid markers included."""
+
+    spec: TrackSpec
+    split: str
+    folder: Path
+    videos: list[str]
+    values: list[np.ndarray]
+    notes: list[str] = field(default_factory=list)
+
+    def path(self, video: str) -> Path:
+        return self.folder / f"{video}.txt"
+
+    def valid(self, index: int) -> np.ndarray:
+        """Boolean ``(frames,)``: the ground truth of the frame is usable."""
+        return valid_mask(self.spec, self.values[index])
+
+
+def valid_mask(spec: TrackSpec, values: np.ndarray) -> np.ndarray:
+    """Frames to score: EXPR ≠ −1; VA without −5 in either column; AU without any −1."""
+    return ~(values == spec.invalid).any(axis=1)
+
+
+def _edition_spec(edition: str, track: str, folder: AnnotationFolder) -> tuple[TrackSpec, list[str]]:
+    ed = get_edition(edition)
+    spec = track_spec(ed, track)
+    if folder.columns == spec.columns:
+        return spec, []
+    if track == "au" and ed.name == "abaw2" and folder.columns == AU_NAMES_8:
+        return track_spec(ed, track, AU_NAMES_8), ["this ABAW2 copy carries 8-AU files; scored on those 8 AUs"]
+    fits = "ABAW3 or later (8 classes)" if len(folder.columns) == 8 and track == "expr" else \
+        "ABAW1/ABAW2 (7 classes)" if track == "expr" else f"an edition with {len(folder.columns)} AUs"
+    raise ScoringError(f"{folder.folder}: the ground truth has the {len(folder.columns)}-column {track.upper()} "
+                       f"header, but --edition {ed.name} expects {len(spec.columns)} columns; "
+                       f"these files belong to {fits}: pass that --edition")
+
+
+def locate_ground_truth(root: Path, track: str, split: str, edition: str) -> tuple[AnnotationFolder, TrackSpec, list[str]]:
+    folders = find_annotation_folders(root)
+    matching = [f for f in folders if f.track == track and f.split == split]
+    if not matching:
+        seen = ", ".join(sorted({f"{f.track}/{f.split}" for f in folders})) or "none"
+        raise ScoringError(f"{root}: no {track.upper()} ground truth for the {split} split (looked for "
+                           f"Train_Set/Validation_Set folders whose .txt files start with the {track.upper()} "
+                           f"header); found: {seen}")
+    if len(matching) > 1:
+        wanted = track_spec(edition, track).columns
+        by_edition = [f for f in matching if f.columns == wanted]
+        if len(by_edition) == 1:
+            matching = by_edition
+        else:
+            listing = "; ".join(str(f.folder) for f in matching)
+            raise ScoringError(f"{root}: several {track.upper()} {split} folders ({listing}); "
+                               "pass --data the one to score against")
+    spec, notes = _edition_spec(edition, track, matching[0])
+    return matching[0], spec, notes
+
+
+def load_ground_truth(root: Path, track: str, split: str = "validation", edition: str = "abaw2") -> GroundTruth:
+    folder, spec, notes = locate_ground_truth(Path(root), track, split, edition)
+    paths = sorted(p for p in folder.folder.glob("*.txt") if not p.name.startswith("."))
+    hint = f"every {split} file of {folder.folder} must carry the same header"
+    values = read_many(paths, spec, allow_invalid=True, edition_hint=hint)
+    return GroundTruth(spec, split, folder.folder, [p.stem for p in paths], values, notes)
+
+
+# ---------------------------------------------------------------- submissions
+
+
+@dataclass
+class Submission:
+    """A parsed submission: per-video arrays, or the rows of an image_location file."""
+
+    path: Path
+    format: str
+    per_video: dict[str, np.ndarray] | None = None
+    rows: LocatedRows | None = None
+
+
+def _edition_hint(spec: TrackSpec) -> str:
+    if spec.track == "expr":
+        return f"--edition {spec.edition.name} uses {spec.n_classes} classes"
+    return ""
+
+
+def read_submission(path: Path, spec: TrackSpec, videos: list[str] | None = None) -> Submission:
+    """Read a per-video folder (all ``*.txt``) or a single ``image_location`` file.
+
+    With ``videos`` (per-video format) the folder must hold exactly those files;
+    missing and unknown videos are reported before any file is parsed.
+    """
+    path = Path(path)
+    hint = _edition_hint(spec)
+    if path.is_dir():
+        files = {p.stem: p for p in path.glob("*.txt") if not p.name.startswith(".")}
+        if not files:
+            raise FormatError(path, None, "a per-video folder of <video>.txt files or an image_location file",
+                              "a folder with no .txt file")
+        if videos is not None:
+            _check_video_sets(path, set(videos), set(files), lambda v: path / f"{v}.txt")
+            order = list(videos)
+        else:
+            order = sorted(files)
+        arrays = read_many([files[v] for v in order], spec, allow_invalid=False, edition_hint=hint)
+        return Submission(path, PER_VIDEO, per_video=dict(zip(order, arrays)))
+    return Submission(path, SINGLE_FILE, rows=read_image_location(path, spec, edition_hint=hint))
+
+
+def _check_video_sets(where: Path, expected: set[str], found: set[str], locate) -> None:
+    missing = sorted(expected - found)
+    unknown = sorted(found - expected)
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise FormatError(where, None, f"predictions for all {len(expected)} videos",
+                          f"none for {missing[0]!r}{more}")
+    if unknown:
+        raise FormatError(locate(unknown[0]), None, "only videos of the reference set",
+                          f"video {unknown[0]!r}, which it does not contain")
+
+
+@dataclass
+class Expected:
+    """What a submission must cover: ``frames[video]`` frame counts (None: unknown),
+    optionally which frames must be predicted, and optionally a template's rows."""
+
+    frames: dict[str, int | None]
+    required: dict[str, np.ndarray] | None = None
+    template: LocatedRows | None = None
+    source: str = ""
+
+
+def align(submission: Submission, expected: Expected) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Check a submission against what is expected; return ``{video: (values, predicted)}``.
+
+    ``values`` is ``(frames, n_values)`` indexed by frame − 1 and ``predicted`` says
+    which frames have a row (per-video files predict every frame).
+    """
+    if submission.format == PER_VIDEO:
+        if expected.template is not None:
+            raise FormatError(submission.path, None, "an image_location file, as the template given is",
+                              "a per-video folder")
+        _check_video_sets(submission.path, set(expected.frames), set(submission.per_video),
+                          lambda v: submission.path / f"{v}.txt")
+        aligned = {}
+        for video, values in submission.per_video.items():
+            n = expected.frames[video]
+            file = submission.path / f"{video}.txt"
+            if n is not None and len(values) != n:
+                line = n + 2 if len(values) > n else len(values) + 2
+                raise FormatError(file, line, f"{n} rows, one per frame ({expected.source})",
+                                  f"{len(values)} rows" + (" (too many)" if len(values) > n else " (too few)"))
+            aligned[video] = (values, np.ones(len(values), dtype=bool))
+        return aligned
+    rows = submission.rows
+    if expected.template is not None:
+        _check_against_template(rows, expected.template)
+    return _align_rows(rows, expected)
+
+
+def _check_against_template(rows: LocatedRows, template: LocatedRows) -> None:
+    n = min(len(rows.locations), len(template.locations))
+    differs = np.flatnonzero(np.asarray(rows.locations[:n], dtype=object) != np.asarray(template.locations[:n], dtype=object))
+    if differs.size:
+        row = int(differs[0])
+        raise FormatError(rows.path, rows.line(row), f"{template.locations[row]!r} as on line {row + 2} of the "
+                          f"template {template.path}", repr(rows.locations[row]))
+    if len(rows.locations) < len(template.locations):
+        raise FormatError(rows.path, len(rows.locations) + 2, f"{len(template.locations)} rows as the template "
+                          f"{template.path} has", f"{len(rows.locations)} (next expected "
+                          f"{template.locations[len(rows.locations)]!r})")
+    if len(rows.locations) > len(template.locations):
+        raise FormatError(rows.path, len(template.locations) + 2, f"{len(template.locations)} rows as the "
+                          f"template {template.path} has", f"more, starting with {rows.locations[n]!r}")
+
+
+def _align_rows(rows: LocatedRows, expected: Expected) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    starts = np.flatnonzero(np.concatenate(([True], rows.videos[1:] != rows.videos[:-1])))
+    ends = np.append(starts[1:], len(rows.videos))
+    run_videos = [str(v) for v in rows.videos[starts]]
+    for video, start in zip(run_videos, starts):
+        if video not in expected.frames:
+            raise FormatError(rows.path, rows.line(int(start)), f"only videos of the reference set ({expected.source})",
+                              f"video {video!r}, which it does not contain")
+    present = set(run_videos)
+    for video in expected.frames:
+        if video not in present and (expected.required is None or expected.required[video].any()):
+            raise FormatError(rows.path, None, f"rows for every video ({expected.source})", f"none for {video!r}")
+    aligned = {}
+    for video, start, end in zip(run_videos, starts, ends):
+        frames = rows.frames[start:end]
+        n = expected.frames[video]
+        if n is not None and frames[-1] > n:
+            row = int(start + np.flatnonzero(frames > n)[0])
+            raise FormatError(rows.path, rows.line(row), f"frames 1-{n} of video {video!r} ({expected.source})",
+                              repr(rows.locations[row]))
+        length = n if n is not None else int(frames[-1])
+        values = np.zeros((length, rows.values.shape[1]), dtype=rows.values.dtype)
+        predicted = np.zeros(length, dtype=bool)
+        values[frames - 1] = rows.values[start:end]
+        predicted[frames - 1] = True
+        aligned[video] = (values, predicted)
+    if expected.required is not None:
+        for video, required in expected.required.items():
+            if video not in aligned:
+                continue
+            _, predicted = aligned[video]
+            gaps = np.flatnonzero(required & ~predicted)
+            if gaps.size:
+                frame = int(gaps[0]) + 1
+                start = int(starts[run_videos.index(video)])
+                after = int(np.searchsorted(rows.frames[start:ends[run_videos.index(video)]], frame))
+                raise FormatError(rows.path, rows.line(start + after),
+                                  f"a row for '{video}/{frame:05d}.jpg', whose ground truth is valid",
+                                  f"none ({int(gaps.size)} such frame(s) of that video have no row)")
+    return aligned
+
+
+def expected_from_ground_truth(truth: GroundTruth) -> Expected:
+    return Expected(
+        frames={video: len(values) for video, values in zip(truth.videos, truth.values)},
+        required={video: truth.valid(i) for i, video in enumerate(truth.videos)},
+        source=f"the ground truth in {truth.folder} has them",
+    )
+
+
+def expected_from_files(spec: TrackSpec, template: Path | None = None, videos: Path | None = None) -> Expected:
+    """What a test-set submission must cover, from the organisers' template and/or video list."""
+    if template is not None:
+        rows = read_image_location(template, spec, template=True)
+        starts = np.flatnonzero(np.concatenate(([True], rows.videos[1:] != rows.videos[:-1])))
+        ends = np.append(starts[1:], len(rows.videos))
+        frames = {str(rows.videos[s]): int(rows.frames[e - 1]) for s, e in zip(starts, ends)}
+        return Expected(frames, template=rows, source=f"template {template}")
+    if videos is not None:
+        return Expected(read_video_list(videos), source=f"video list {videos}")
+    raise ScoringError("give the reference to check against: --data ROOT (train/validation), --template FILE "
+                       "or --videos FILE")
+
+
+# ------------------------------------------------------------------- statistics
+
+
+def video_statistics(spec: TrackSpec, truth: list[np.ndarray], prediction: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Sufficient statistics per video from aligned ``(frames, n_values)`` arrays.
+
+    Returns ``(stats, n_frames)``: EXPR ``(V, K, K)`` confusion counts, VA ``(V, 2, 6)``
+    centred moments (valence, arousal), AU ``(V, A, 4)`` counts; ``n_frames`` ``(V,)``
+    valid frames per video. Invalid ground-truth frames are dropped here.
+    """
+    n_videos = len(truth)
+    lengths = np.array([len(t) for t in truth])
+    gt = np.concatenate(truth) if n_videos else np.zeros((0, spec.n_values))
+    pred = np.concatenate(prediction) if n_videos else np.zeros((0, spec.n_values))
+    video = np.repeat(np.arange(n_videos), lengths)
+    keep = valid_mask(spec, gt)
+    gt, pred, video = gt[keep], pred[keep], video[keep]
+    n_frames = np.bincount(video, minlength=n_videos)
+    if spec.track == "expr":
+        k = spec.n_classes
+        flat = (video * k + gt[:, 0].astype(np.int64)) * k + pred[:, 0].astype(np.int64)
+        stats = np.bincount(flat, minlength=n_videos * k * k).reshape(n_videos, k, k)
+    elif spec.track == "au":
+        a = gt.shape[1]
+        cell = 2 * gt.astype(np.int64) + pred.astype(np.int64)
+        flat = (video[:, None] * a + np.arange(a)[None, :]) * 4 + cell
+        stats = np.bincount(flat.ravel(), minlength=n_videos * a * 4).reshape(n_videos, a, 4)
+    else:
+        stats = np.zeros((n_videos, 2, 6))
+        for dim in range(2):
+            x, y = pred[:, dim].astype(np.float64), gt[:, dim].astype(np.float64)
+            mean_x = _video_means(x, video, n_frames)
+            mean_y = _video_means(y, video, n_frames)
+            dx, dy = x - mean_x[video], y - mean_y[video]
+            stats[:, dim] = np.stack([n_frames, mean_x, mean_y,
+                                      np.bincount(video, dx * dx, minlength=n_videos),
+                                      np.bincount(video, dy * dy, minlength=n_videos),
+                                      np.bincount(video, dx * dy, minlength=n_videos)], axis=-1)
+    return stats, n_frames
+
+
+def _video_means(values: np.ndarray, video: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
+    """Mean per video of video-contiguous ``values``; exact for a constant video, so that
+    its centred deviations are exactly 0 (a constant prediction then has CCC exactly 0)."""
+    means = np.bincount(video, values, minlength=n_frames.size) / np.maximum(n_frames, 1)
+    nonempty = np.flatnonzero(n_frames)
+    if nonempty.size:
+        starts = np.concatenate(([0], np.cumsum(n_frames[nonempty])[:-1]))
+        low, high = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+        constant = low == high
+        means[nonempty[constant]] = low[constant]
+    return means
+
+
+def pool(spec: TrackSpec, stats: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Aggregate per-video statistics ``(V, ...)`` with video weights ``(B, V)`` into ``(B, ...)``."""
+    if weights is None:
+        weights = np.ones((1, stats.shape[0]))
+    if spec.track == "va":
+        return metrics.combine_moments(stats, weights)
+    return np.tensordot(weights, stats, axes=1)
+
+
+def bootstrap_weights(n_videos: int, resamples: int, seed: int) -> np.ndarray:
+    """``(resamples, n_videos)`` counts: how often each video is drawn in each resample."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_videos, np.full(n_videos, 1.0 / n_videos), size=resamples)
+
+
+def score_statistics(spec: TrackSpec, videos: list[str], stats: np.ndarray, n_frames: np.ndarray,
+                     resamples: int = 1000, seed: int = 0) -> dict:
+    """Pooled metrics, per-video metrics and bootstrap intervals from per-video statistics."""
+    scored = n_frames > 0
+    if not scored.any():
+        raise ScoringError("no frame with a valid ground truth: nothing to score")
+    stats, kept = stats[scored], [v for v, s in zip(videos, scored) if s]
+    criterion_era = spec.edition.criterion_era
+    overall = metrics.scores_from_stats(spec.track, pool(spec, stats), criterion_era)
+    per_video_scores = metrics.scores_from_stats(spec.track, stats, criterion_era)
+    per_video = {}
+    for i, video in enumerate(kept):
+        entry = {name: float(per_video_scores[name][i]) for name in spec.metrics}
+        entry["n_frames"] = int(n_frames[scored][i])
+        per_video[video] = entry
+    result = {
+        "n_videos": len(kept),
+        "n_frames": int(n_frames.sum()),
+        "metrics": {name: float(overall[name][0]) for name in spec.metrics},
+        "per_video": per_video,
+        "ci95": {},
+    }
+    if resamples > 0:
+        weights = bootstrap_weights(len(kept), resamples, seed)
+        resampled = metrics.scores_from_stats(spec.track, pool(spec, stats, weights), criterion_era)
+        result["ci95"] = {name: [float(v) for v in np.percentile(resampled[name], [2.5, 97.5])]
+                          for name in spec.metrics}
+    return result
+
+
+# ---------------------------------------------------------------------- scoring
+
+
+def score(predictions: Path, data: Path, track: str, edition: str = "abaw2", split: str = "validation",
+          resamples: int = 1000, seed: int = 0, template: Path | None = None) -> dict:
+    """Score a submission; returns the score JSON of design.md (plus provenance keys)."""
+    truth = load_ground_truth(data, track, split, edition)
+    spec = truth.spec
+    submission = read_submission(predictions, spec, truth.videos if Path(predictions).is_dir() else None)
+    expected = expected_from_ground_truth(truth)
+    if template is not None:
+        expected.template = read_image_location(template, spec, template=True)
+    aligned = align(submission, expected)
+    stats, n_frames = video_statistics(spec, truth.values, [aligned[v][0] for v in truth.videos])
+    result = {"track": spec.track, "edition": spec.edition.name, "split": split}
+    result.update(score_statistics(spec, truth.videos, stats, n_frames, resamples, seed))
+    notes = list(truth.notes)
+    if submission.format != spec.edition.submission_format:
+        notes.append(f"{spec.edition.title} takes {spec.edition.submission_format} submissions; "
+                     f"this one is {submission.format}")
+    empty = [v for v, n in zip(truth.videos, n_frames) if n == 0]
+    if empty:
+        notes.append(f"{len(empty)} video(s) have no valid ground-truth frame and are not scored: {', '.join(empty[:5])}")
+    if spec.track == "va":
+        notes += _constant_prediction_notes(stats[n_frames > 0])
+    result.update({
+        "main_metric": spec.main_metric,
+        "rule": spec.rule,
+        "per_video_rule": "each video scored alone with the same metric"
+                          + ("; macro F1 over the classes present in that video's truth or prediction"
+                             if spec.track == "expr" else ""),
+        "bootstrap": {"resamples": resamples, "seed": seed, "unit": "video", "interval": "percentile 2.5-97.5"},
+        "format": submission.format,
+        "predictions": str(predictions),
+        "ground_truth": str(truth.folder),
+        "notes": notes,
+    })
+    return result
+
+
+def _constant_prediction_notes(stats: np.ndarray) -> list[str]:
+    notes = []
+    for dim, name in enumerate(("valence", "arousal")):
+        means = stats[:, dim, 1]
+        constant_videos = int((stats[:, dim, 3] == 0).sum())
+        if constant_videos == len(stats) and (means == means[0]).all():
+            notes.append(f"the {name} prediction is constant: its CCC is 0 by the covariance formula "
+                         "(Deng et al.'s helper would give NaN)")
+        elif constant_videos:
+            notes.append(f"the {name} prediction is constant within {constant_videos} video(s): "
+                         "their per-video CCC is 0")
+    return notes
+
+
+def validate(predictions: Path, track: str, edition: str = "abaw2", data: Path | None = None,
+             split: str = "validation", template: Path | None = None, videos: Path | None = None) -> dict:
+    """Check a submission without scoring it; returns a summary of what was checked."""
+    spec = track_spec(edition, track)
+    notes: list[str] = []
+    if template is None and videos is None:
+        if data is None:
+            raise ScoringError("give the reference to check against: --data ROOT, --template FILE or --videos FILE")
+        truth = load_ground_truth(data, track, split, edition)
+        spec, notes = truth.spec, list(truth.notes)
+        expected = expected_from_ground_truth(truth)
+    else:
+        expected = expected_from_files(spec, template, videos)
+    submission = read_submission(predictions, spec, list(expected.frames) if Path(predictions).is_dir() else None)
+    aligned = align(submission, expected)
+    if any(n is None for n in expected.frames.values()):
+        notes.append("the reference gives no frame counts for some videos: their row counts were not checked")
+    return {
+        "track": spec.track, "edition": spec.edition.name, "format": submission.format,
+        "n_videos": len(aligned), "n_rows": int(sum(p.sum() for _, p in aligned.values())),
+        "reference": expected.source, "notes": notes, "valid": True,
+    }

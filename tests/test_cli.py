@@ -1,0 +1,87 @@
+"""The command line on the example submissions: valid ones score, broken ones exit 2."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from abawbench.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "submissions"
+CASES = json.loads((EXAMPLES / "broken" / "cases.json").read_text())
+
+
+@pytest.fixture
+def run(monkeypatch):
+    monkeypatch.chdir(EXAMPLES)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args])
+
+    return invoke
+
+
+def test_there_are_at_least_thirty_kinds_of_broken_input():
+    assert len({case["name"] for case in CASES}) >= 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_broken_submission_exits_2_naming_file_and_line(run, case, tmp_path):
+    out = tmp_path / "score.json"
+    if case["command"] == "score":
+        result = run("score", case["path"], "--data", case["data"], "--track", case["track"],
+                     "--edition", case["edition"], "--bootstrap", 0, "--json", out)
+    else:
+        reference = ["--template", case["template"]] if "template" in case else ["--data", case["data"]]
+        result = run("validate", case["path"], "--track", case["track"], "--edition", case["edition"], *reference)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    message = result.output
+    assert "Traceback" not in message
+    assert case["expect"] in message
+    location = case["file"] + (f":{case['line']}:" if case["line"] else ":")
+    assert location in message
+    assert not out.exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("track", ["expr", "va", "au"])
+def test_valid_examples_score_and_write_the_contract_json(run, tmp_path, track):
+    out = tmp_path / "score.json"
+    result = run("score", f"valid/abaw2-{track}", "--data", "data/abaw2", "--track", track, "--json", out)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    for key in ("track", "edition", "split", "n_videos", "n_frames", "metrics", "per_video", "ci95"):
+        assert key in payload
+    assert payload["n_videos"] == 3
+    assert set(payload["ci95"]) == set(payload["metrics"])
+    assert "lowest videos" in result.output
+    single = run("score", f"valid/abaw6-{track}.txt", "--data", "data/abaw6", "--track", track, "--edition", "abaw6")
+    assert single.exit_code == 0, single.output
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_validate_accepts_a_valid_file_with_the_template(run):
+    result = run("validate", "valid/abaw6-expr.txt", "--track", "expr", "--edition", "abaw6", "--template",
+                 "data/abaw6/prediction_files_format/CVPR_6th_ABAW_EXPR_test_set_sample.txt")
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+
+
+def test_usage_errors_exit_2(run):
+    assert run("score", "valid/abaw2-va", "--data", "data/abaw2", "--track", "xyz").exit_code == 2
+    assert run("score", "no/such/folder", "--data", "data/abaw2", "--track", "va").exit_code == 2
+    unknown = run("score", "valid/abaw2-va", "--data", "data/abaw2", "--track", "va", "--edition", "abaw0")
+    assert unknown.exit_code == 2 and "unknown ABAW edition" in unknown.output
+
+
+def test_scorer_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, abawbench.cli, abawbench.scoring; print('torch' in sys.modules)"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ).stdout
+    assert output.strip() == "False"

@@ -1,0 +1,178 @@
+"""Strict parsing: tolerated editor artefacts, exact errors, fast path equal to slow path."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from abawbench import formats
+from abawbench.formats import FormatError
+from abawbench.tracks import track_spec
+
+VA = track_spec("abaw2", "va")
+EXPR = track_spec("abaw2", "expr")
+AU = track_spec("abaw2", "au")
+EXPR8 = track_spec("abaw6", "expr")
+
+
+def write(tmp_path: Path, name: str, content: bytes | str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+def test_editor_artefacts_are_tolerated_and_change_nothing(tmp_path):
+    clean = write(tmp_path, "clean.txt", "valence,arousal\n0.1,-0.2\n0.35,0.5\n")
+    messy = write(tmp_path, "messy.txt", b"\xef\xbb\xbfvalence, arousal\r\n0.1, -0.2\r\n 0.35 ,0.5\r\n\r\n\n")
+    assert np.array_equal(formats.read_prediction(clean, VA), formats.read_prediction(messy, VA))
+    no_final_newline = write(tmp_path, "nofinal.txt", "valence,arousal\n0.1,-0.2\n0.35,0.5")
+    assert np.array_equal(formats.read_prediction(clean, VA), formats.read_prediction(no_final_newline, VA))
+
+
+@pytest.mark.parametrize("content, line, fragment", [
+    ("valence,arousal\n0.1,0.2\n\n0.3,0.1\n", 3, "empty line"),
+    ("valence,arousal\n0.1;0.2\n", 2, "'0.1;0.2'"),
+    ("valence,arousal\n0.1,0.2\n1e999,0\n", 3, "[-1, 1]"),
+    ("valence,arousal\n0.1,0.2\n0.1_0,0\n", 3, "'0.1_0'"),
+    ("valence,arousal\n0.1,0.2\n-0.4,\n", 3, "empty field"),
+    ("valence,arousal\n0x1,0\n", 2, "'0x1'"),
+    ("valence,arousal\n0.1,0.2\n-1.0001,0\n", 3, "[-1, 1]"),
+    ("Valence,Arousal\n0.1,0.2\n", 1, "header"),
+])
+def test_va_errors_name_file_and_line(tmp_path, content, line, fragment):
+    path = write(tmp_path, "v.txt", content)
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(path, VA)
+    assert caught.value.line == line
+    assert fragment in str(caught.value)
+    assert str(caught.value).startswith(f"{path}:{line}:")
+
+
+def test_expr_edition_decides_the_class_range(tmp_path):
+    seven = write(tmp_path, "e7.txt", EXPR.header + "\n0\n6\n")
+    assert formats.read_prediction(seven, EXPR)[:, 0].tolist() == [0, 6]
+    eight = write(tmp_path, "e8.txt", EXPR8.header + "\n7\n")
+    assert formats.read_prediction(eight, EXPR8)[:, 0].tolist() == [7]
+    with pytest.raises(FormatError, match="8-column EXPR"):
+        formats.read_prediction(eight, EXPR, "--edition abaw2 uses 7 classes")
+
+
+def test_annotation_reader_detects_track_and_keeps_invalid_markers(tmp_path):
+    path = write(tmp_path, "a.txt", "AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26\n" +
+                 "0,1,0,0,0,0,1,0,0,0,1,0\n" + ",".join(["-1"] * 12) + "\n")
+    spec, columns, values = formats.read_annotation(path)
+    assert spec.track == "au" and len(columns) == 12
+    assert values[1].tolist() == [-1] * 12
+    au8 = track_spec("abaw1", "au")
+    with pytest.raises(FormatError, match=r"p.txt:2: expected 0 or 1"):  # no invalid marker in a prediction
+        formats.read_prediction(write(tmp_path, "p.txt", au8.header + "\n" + ",".join(["-1"] * 8) + "\n"), au8)
+
+
+def test_image_location_reader_and_writer_round_trip(tmp_path):
+    rows = {"video_a": (np.array([1, 2, 5]), np.array([[0.1, 0.2], [0.3, -0.4], [1.0, -1.0]])),
+            "video_b": (np.array([3]), np.array([[0.0, 0.5]]))}
+    path = tmp_path / "va.txt"
+    formats.write_image_location(path, VA, rows)
+    read = formats.read_image_location(path, VA)
+    assert read.videos.tolist() == ["video_a"] * 3 + ["video_b"]
+    assert read.frames.tolist() == [1, 2, 5, 3]
+    assert np.allclose(read.values, np.concatenate([rows["video_a"][1], rows["video_b"][1]]))
+    assert read.locations[2] == "video_a/00005.jpg"
+
+
+def test_writers_are_atomic(tmp_path):
+    target = tmp_path / "submission"
+    formats.write_per_video(target, VA, {"v1": np.zeros((3, 2))})
+    with pytest.raises(ValueError):
+        formats.write_per_video(target, VA, {"v2": np.zeros((3, 2)), "v3": np.array([["x", "y"]])})
+    assert sorted(p.name for p in target.iterdir()) == ["v1.txt"]  # the old folder is intact
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_video_list_reader(tmp_path):
+    path = write(tmp_path, "list.txt", "1-30-1280x720\nvideo10_1,300\n")
+    assert formats.read_video_list(path) == {"1-30-1280x720": None, "video10_1": 300}
+    with pytest.raises(FormatError, match="list.txt:3"):
+        formats.read_video_list(write(tmp_path, "list.txt", "a\nb\na\n"))
+
+
+# --------------------------------------------------- fast path equals slow path
+
+
+va_rows = st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=1, max_size=60)
+spacing = st.sampled_from(["", " ", "  "])
+
+
+@settings(max_examples=150, deadline=None)
+@given(va_rows, spacing, st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_fast_and_slow_parsers_agree_on_valid_va(rows, space, newline, bom):
+    body = newline.join(f"{v:.4f},{space}{a:.6g}" for v, a in rows)
+    text = formats.TextFile(Path("x.txt"), VA.header, body.replace("\r\n", "\n").encode(), len(rows))
+    fast = formats._fast_parse(text.body, text.n_rows, 2, integer=False)
+    slow = formats._slow_parse(text, 2, False, "va")
+    assert fast is not None
+    assert np.array_equal(fast, slow)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 1), min_size=12, max_size=12), min_size=1, max_size=40))
+def test_fast_and_slow_parsers_agree_on_valid_au(rows):
+    body = "\n".join(",".join(map(str, row)) for row in rows).encode()
+    text = formats.TextFile(Path("x.txt"), AU.header, body, len(rows))
+    assert np.array_equal(formats._fast_parse(body, len(rows), 12, integer=True),
+                          formats._slow_parse(text, 12, True, "au"))
+
+
+# ------------------------------------------------- mutation: no silent success
+
+
+def _valid_va_file(n: int = 30) -> list[str]:
+    rng = np.random.default_rng(n)
+    return [VA.header] + [f"{v:.3f},{a:.3f}" for v, a in rng.uniform(-1, 1, size=(n, 2))]
+
+
+BREAKING = [
+    ("delete a row", lambda lines, i: lines[:i] + lines[i + 1:]),
+    ("duplicate a row", lambda lines, i: lines[:i] + [lines[i]] + lines[i:]),
+    ("blank a row", lambda lines, i: lines[:i] + [""] + lines[i + 1:]),
+    ("drop a field", lambda lines, i: lines[:i] + [lines[i].split(",")[0]] + lines[i + 1:]),
+    ("add a field", lambda lines, i: lines[:i] + [lines[i] + ",0.1"] + lines[i + 1:]),
+    ("letters", lambda lines, i: lines[:i] + [lines[i].replace("0", "O", 1) if "0" in lines[i] else "x,y"] + lines[i + 1:]),
+    ("out of range", lambda lines, i: lines[:i] + ["1.25," + lines[i].split(",")[1]] + lines[i + 1:]),
+    ("nan", lambda lines, i: lines[:i] + ["nan,0"] + lines[i + 1:]),
+    ("semicolon", lambda lines, i: lines[:i] + [lines[i].replace(",", ";")] + lines[i + 1:]),
+    ("drop the header", lambda lines, i: lines[1:]),
+    ("garble the header", lambda lines, i: ["valence,arousal,"] + lines[1:]),
+]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(BREAKING), st.integers(1, 30), st.sampled_from(["\n", "\r\n"]))
+def test_breaking_mutations_are_caught_with_file_and_line(tmp_path, mutation, row, newline):
+    from abawbench.scoring import Expected, Submission, align
+
+    name, mutate = mutation
+    lines = mutate(_valid_va_file(), row)
+    path = tmp_path / "video.txt"
+    path.write_bytes((newline.join(lines) + newline).encode())
+    with pytest.raises(FormatError) as caught:
+        values = formats.read_prediction(path, VA)
+        # a deleted or duplicated row only shows against the expected frame count
+        align(Submission(tmp_path, "per-video", per_video={"video": values}), Expected({"video": 30}, source="test"))
+    assert caught.value.line is not None and caught.value.line >= 1, name
+    assert str(caught.value).startswith(str(path)), name
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(1, 30), spacing, st.sampled_from(["\n", "\r\n"]), st.booleans(), st.integers(0, 3))
+def test_harmless_mutations_parse_to_the_same_values(tmp_path, row, space, newline, bom, trailing):
+    lines = _valid_va_file()
+    lines[row] = lines[row].replace(",", "," + space)
+    content = newline.join(lines) + newline * (1 + trailing)
+    path = tmp_path / "video.txt"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + content.encode())
+    clean = tmp_path / "clean.txt"
+    clean.write_text("\n".join(_valid_va_file()) + "\n")
+    assert np.array_equal(formats.read_prediction(path, VA), formats.read_prediction(clean, VA))

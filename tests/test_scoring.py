@@ -1,0 +1,189 @@
+"""Scoring end to end against independent recomputation with scikit-learn and NumPy."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from abawbench import formats, scoring
+from abawbench.formats import FormatError
+from abawbench.tracks import AU_NAMES_8, track_spec
+
+from test_metrics import reference_ccc
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "submissions"
+
+
+def make_truth_and_predictions(root: Path, edition: str, track: str, n_videos: int = 8, seed: int = 0,
+                               folder: str = "annotations/{track}_Set/Validation_Set"):
+    """Random ground truth with invalid runs, and noisy predictions, both per-video."""
+    rng = np.random.default_rng(seed)
+    spec = track_spec(edition, track)
+    truths, predictions = {}, {}
+    for i in range(n_videos):
+        n = int(rng.integers(20, 120))
+        if track == "expr":
+            truth = rng.integers(0, spec.n_classes, size=(n, 1))
+            prediction = np.where(rng.random((n, 1)) < 0.5, truth, rng.integers(0, spec.n_classes, size=(n, 1)))
+        elif track == "va":
+            truth = np.round(rng.uniform(-1, 1, size=(n, 2)), 3)
+            prediction = np.round(np.clip(truth + rng.normal(0, 0.4, size=(n, 2)), -1, 1), 3)
+        else:
+            truth = (rng.random((n, len(spec.columns))) < 0.3).astype(int)
+            prediction = np.where(rng.random(truth.shape) < 0.25, 1 - truth, truth)
+        start = int(rng.integers(0, n - 5))
+        truth[start: start + int(rng.integers(0, 5))] = spec.invalid
+        truths[f"{i}-30-640x480"] = truth
+        predictions[f"{i}-30-640x480"] = prediction
+    gt_folder = root / "data" / folder.format(track=track.upper())
+    formats.write_per_video(gt_folder, spec, truths)
+    formats.write_per_video(root / "pred", spec, predictions)
+    return spec, truths, predictions
+
+
+def valid_frames(spec, truths, predictions):
+    keep = [~(t == spec.invalid).any(axis=1) for t in truths.values()]
+    truth = np.concatenate([t[k] for t, k in zip(truths.values(), keep)])
+    prediction = np.concatenate([p[k] for p, k in zip(predictions.values(), keep)])
+    return truth, prediction
+
+
+@pytest.mark.parametrize("edition", ["abaw2", "abaw6"])
+def test_expr_pooled_and_per_video_equal_sklearn(tmp_path, edition):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, edition, "expr")
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", edition, resamples=0)
+    truth, prediction = valid_frames(spec, truths, predictions)
+    f1 = f1_score(truth[:, 0], prediction[:, 0], average="macro")
+    acc = accuracy_score(truth[:, 0], prediction[:, 0])
+    assert result["metrics"]["f1"] == pytest.approx(f1, abs=1e-12)
+    assert result["metrics"]["acc"] == pytest.approx(acc, abs=1e-12)
+    if edition == "abaw2":
+        assert result["main_metric"] == "criterion"
+        assert result["metrics"]["criterion"] == pytest.approx(0.67 * f1 + 0.33 * acc, abs=1e-12)
+    else:
+        assert result["main_metric"] == "f1" and "criterion" not in result["metrics"]
+    assert result["n_frames"] == len(truth) and result["n_videos"] == len(truths)
+    for video, entry in result["per_video"].items():
+        keep = truths[video][:, 0] != -1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = f1_score(truths[video][keep, 0], predictions[video][keep, 0], average="macro")
+        assert entry["f1"] == pytest.approx(expected, abs=1e-12)
+        assert entry["n_frames"] == keep.sum()
+
+
+def test_va_pooled_ccc_is_over_all_frames_not_mean_of_videos(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw2", "va")
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=0)
+    truth, prediction = valid_frames(spec, truths, predictions)
+    valence = reference_ccc(prediction[:, 0], truth[:, 0])
+    arousal = reference_ccc(prediction[:, 1], truth[:, 1])
+    assert result["metrics"]["valence"] == pytest.approx(valence, abs=1e-9)
+    assert result["metrics"]["arousal"] == pytest.approx(arousal, abs=1e-9)
+    assert result["metrics"]["mean"] == pytest.approx((valence + arousal) / 2, abs=1e-9)
+    per_video_mean = np.mean([e["valence"] for e in result["per_video"].values()])
+    assert abs(per_video_mean - valence) > 1e-6  # pooling differs from averaging videos
+
+
+def test_au_scores_equal_sklearn_in_both_eras(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw2", "au")
+    truth, prediction = valid_frames(spec, truths, predictions)
+    f1 = np.mean([f1_score(truth[:, a], prediction[:, a], zero_division=0) for a in range(12)])
+    acc = np.mean(truth == prediction)
+    old = scoring.score(tmp_path / "pred", tmp_path / "data", "au", "abaw2", resamples=0)
+    new = scoring.score(tmp_path / "pred", tmp_path / "data", "au", "abaw5", resamples=0)
+    assert old["metrics"]["criterion"] == pytest.approx(0.5 * f1 + 0.5 * acc, abs=1e-12)
+    assert new["metrics"]["f1"] == pytest.approx(f1, abs=1e-12)
+    assert new["main_metric"] == "f1"
+
+
+def test_bootstrap_resamples_videos_and_equals_a_naive_resampler(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=6)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=200, seed=7)
+    # naive: draw the same video counts, concatenate copies of videos, recompute from frames
+    weights = scoring.bootstrap_weights(6, 200, 7)
+    videos = list(truths)
+    means = []
+    for counts in weights:
+        truth = np.concatenate([np.tile(valid_frames(spec, {v: truths[v]}, {v: predictions[v]})[0], (c, 1))
+                                for v, c in zip(videos, counts) if c])
+        prediction = np.concatenate([np.tile(valid_frames(spec, {v: truths[v]}, {v: predictions[v]})[1], (c, 1))
+                                     for v, c in zip(videos, counts) if c])
+        means.append((reference_ccc(prediction[:, 0], truth[:, 0]) + reference_ccc(prediction[:, 1], truth[:, 1])) / 2)
+    assert result["ci95"]["mean"] == pytest.approx(list(np.percentile(means, [2.5, 97.5])), abs=1e-9)
+    again = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=200, seed=7)
+    assert again["ci95"] == result["ci95"]  # fixed seed: reproducible
+    assert (weights.sum(axis=1) == 6).all()
+
+
+def test_invalid_frames_need_no_prediction_in_image_location_files(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw6", "va", n_videos=3)
+    rows = {}
+    for video, truth in truths.items():
+        keep = ~(truth == spec.invalid).any(axis=1)
+        rows[video] = (np.flatnonzero(keep) + 1, predictions[video][keep])
+    formats.write_image_location(tmp_path / "va.txt", spec, rows)
+    single = scoring.score(tmp_path / "va.txt", tmp_path / "data", "va", "abaw6", resamples=0)
+    per_video = scoring.score(tmp_path / "pred", tmp_path / "data", "va", "abaw6", resamples=0)
+    assert single["metrics"] == per_video["metrics"]
+    assert single["format"] == "image_location"
+    assert any("per-video" in note for note in per_video["notes"])  # ABAW6 takes single files
+
+
+@pytest.mark.parametrize("layout", [
+    "annotations/{track}_Set/Validation_Set",
+    "annotations/Expression_Set/Validation_Set",
+    "3rd ABAW Annotations/Third ABAW Annotations/Some_Challenge/Validation_Set",
+    "6th ABAW Annotations/Whatever_Name/Validation_Set",
+])
+def test_ground_truth_is_found_by_header_in_any_layout(tmp_path, layout):
+    edition = "abaw2" if layout.startswith("annotations") else "abaw6"
+    make_truth_and_predictions(tmp_path, edition, "expr", n_videos=2, folder=layout)
+    crops = tmp_path / "data" / "cropped_aligned" / "0-30-640x480"
+    crops.mkdir(parents=True)
+    (crops / "00001.jpg").write_bytes(b"")
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", edition, resamples=0)
+    assert result["ground_truth"].endswith("Validation_Set")
+
+
+def test_wrong_edition_for_the_ground_truth_is_a_clear_error(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw6", "expr", n_videos=2)
+    with pytest.raises(scoring.ScoringError, match="pass that --edition"):
+        scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw2")
+
+
+def test_eight_au_files_in_an_abaw2_copy_are_scored_on_their_header(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw1", "au", n_videos=2)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "au", "abaw2", resamples=0)
+    assert any("8-AU" in note for note in result["notes"])
+    assert result["metrics"]["criterion"] > 0
+    assert track_spec("abaw1", "au").columns == AU_NAMES_8
+
+
+def test_missing_ground_truth_lists_what_was_found(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=2)
+    with pytest.raises(scoring.ScoringError, match="found: va/validation"):
+        scoring.score(tmp_path / "pred", tmp_path / "data", "expr")
+
+
+def test_constant_va_prediction_scores_zero_with_a_note(tmp_path):
+    spec, truths, _ = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=3)
+    formats.write_per_video(tmp_path / "const", spec, {v: np.full((len(t), 2), 0.1) for v, t in truths.items()})
+    result = scoring.score(tmp_path / "const", tmp_path / "data", "va", resamples=50)
+    assert result["metrics"]["valence"] == 0.0 and result["metrics"]["arousal"] == 0.0
+    assert any("constant" in note for note in result["notes"])
+    assert not np.isnan(result["ci95"]["mean"]).any()
+
+
+def test_validate_against_the_example_template_and_video_list():
+    data = EXAMPLES / "data" / "abaw6"
+    summary = scoring.validate(EXAMPLES / "valid" / "abaw6-va.txt", "va", "abaw6",
+                               template=data / "prediction_files_format" / "CVPR_6th_ABAW_VA_test_set_sample.txt")
+    assert summary["valid"] and summary["n_videos"] == 3
+    listed = scoring.validate(EXAMPLES / "valid" / "abaw6-va.txt", "va", "abaw6",
+                              videos=data / "names_of_videos_in_each_test_set" / "test_set_release.txt")
+    assert any("not checked" in note for note in listed["notes"])
+    with pytest.raises(FormatError, match="none for 'video10_1'"):
+        scoring.validate(EXAMPLES / "broken" / "missing-video-validate", "va", "abaw2", data=EXAMPLES / "data" / "abaw2")

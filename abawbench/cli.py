@@ -128,6 +128,21 @@ def data_synth(out, videos, frames, seed):
     report.print_synth(console, out, manifest)
 
 
+@data.command("check")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--decode", is_flag=True, help="Decode every crop (slow) instead of checking JPEG markers.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@user_errors
+def data_check(root, decode, json_path):
+    """Index an Aff-Wild2 ROOT: print what is there and what is wrong."""
+    from abawbench import report
+    from abawbench.data import affwild2
+
+    result = affwild2.check(root, decode=decode)
+    report.print_check(console, result)
+    _write_json(json_path, result)
+
+
 @main.command()
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 def demo(out):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
@@ -69,3 +71,35 @@ def print_synth(console: Console, out, manifest: dict) -> None:
     table.add_row("AffectNet", f"{rows} rows")
     console.print(table)
     console.print(f"[dim]planted quirks are listed in {out}/manifest.json[/dim]")
+
+
+def print_check(console: Console, report: dict) -> None:
+    """``data check``: what is there (per track and split), then what is wrong."""
+    table = Table(title=f"{report['root']} · layout of {report['edition']}")
+    for column in ("track", "split", "videos", "annotation lines", "valid", "invalid", "valid with crop", "folder"):
+        table.add_column(column, justify="left" if column in ("track", "split", "folder") else "right")
+    for track, splits in sorted(report["tracks"].items()):
+        for split, entry in sorted(splits.items()):
+            table.add_row(track.upper(), split, str(entry["videos"]), f"{entry['annotation_lines']:,}",
+                          f"{entry['valid']:,}", f"{entry['invalid']:,}", f"{entry['valid_with_crop']:,}",
+                          "/".join(Path(entry["folder"]).parts[-2:]))
+    console.print(table)
+    shared = report["shared_videos"]
+    console.print(f"shared EXPR+VA videos: train {len(shared['train'])}, validation {len(shared['validation'])}; "
+                  f"left/right pairs: {len(report['left_right_pairs'])}; videos with crops: "
+                  f"{report['videos']['with_crops']} ({len(report['videos']['unannotated'])} unannotated)")
+    crops = report["crops"]
+    problems = Table(title="problems")
+    problems.add_column("kind")
+    problems.add_column("count", justify="right")
+    problems.add_column("examples")
+    problems.add_row("missing crops (gaps in cropped_aligned)", str(crops["missing"]),
+                     ", ".join(f"{v}: {f[:3]}" for v, f in list(crops["missing_by_video"].items())[:2]))
+    problems.add_row(f"unreadable crops ({crops['check']})", str(len(crops["unreadable"])), ", ".join(crops["unreadable"][:2]))
+    problems.add_row("annotation lines ≠ last crop frame", str(len(report["count_mismatches"])),
+                     ", ".join(f"{m['video']} {m['track']} {m['annotation_lines']}/{m['frames']}"
+                               for m in report["count_mismatches"][:2]))
+    problems.add_row("unknown headers", str(len(report["unknown_headers"])), ", ".join(report["unknown_headers"][:2]))
+    problems.add_row("annotated videos without crops", str(len(report["videos"]["annotated_without_crops"])),
+                     ", ".join(report["videos"]["annotated_without_crops"][:2]))
+    console.print(problems)

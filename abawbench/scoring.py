@@ -9,77 +9,19 @@ bootstrap interval over *videos* (frames of one video are not independent).
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from abawbench import metrics
+from abawbench.data.affwild2 import AnnotationFolder, annotation_files, find_annotation_folders
 from abawbench.formats import FormatError, LocatedRows, read_image_location, read_many, read_video_list
-from abawbench.tracks import (AU_NAMES_8, PER_VIDEO, SINGLE_FILE, TrackSpec, detect_track, get_edition,
-                              track_spec)
-
-SPLIT_FOLDERS = {
-    "train_set": "train", "training_set": "train", "train": "train",
-    "validation_set": "validation", "valid_set": "validation", "val_set": "validation",
-    "validation": "validation", "val": "validation",
-    "test_set": "test", "test": "test",
-}
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_MAX_DEPTH = 6
+from abawbench.tracks import AU_NAMES_8, PER_VIDEO, SINGLE_FILE, TrackSpec, get_edition, track_spec
 
 
 class ScoringError(ValueError):
     """The inputs cannot be scored (no ground truth, ambiguous layout, wrong edition)."""
-
-
-@dataclass(frozen=True)
-class AnnotationFolder:
-    folder: Path
-    split: str
-    track: str
-    columns: tuple[str, ...]
-
-
-def _first_line(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return stream.readline(4096).decode("utf-8", "replace")
-
-
-def find_annotation_folders(root: Path) -> list[AnnotationFolder]:
-    """Every ``<split>/`` folder of annotation files under ``root``, track read from headers.
-
-    Image folders (``cropped_aligned`` and anything holding images) are not entered,
-    so a full Aff-Wild2 copy with millions of crops is searched in milliseconds.
-    """
-    root = Path(root)
-    found = []
-    candidates = [root] if root.name.lower() in SPLIT_FOLDERS else []
-    stack = [(root, 0)]
-    while stack:
-        folder, depth = stack.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            continue
-        if any(e.name.lower().endswith(_IMAGE_SUFFIXES) for e in entries[:50]):
-            continue  # an image folder: its subfolders are more images
-        for entry in entries:
-            if not entry.is_dir() or entry.name.startswith(".") or entry.name.lower().startswith("cropped"):
-                continue
-            if entry.name.lower() in SPLIT_FOLDERS:
-                candidates.append(Path(entry.path))
-            elif depth + 1 < _MAX_DEPTH:
-                stack.append((Path(entry.path), depth + 1))
-    for folder in sorted(set(candidates)):
-        texts = sorted(p for p in folder.glob("*.txt") if not p.name.startswith("."))
-        if not texts:
-            continue
-        detected = detect_track(_first_line(texts[0]))
-        if detected:
-            found.append(AnnotationFolder(folder, SPLIT_FOLDERS[folder.name.lower()], *detected))
-    return found
 
 
 @dataclass
@@ -144,7 +86,7 @@ def locate_ground_truth(root: Path, track: str, split: str, edition: str) -> tup
 
 def load_ground_truth(root: Path, track: str, split: str = "validation", edition: str = "abaw2") -> GroundTruth:
     folder, spec, notes = locate_ground_truth(Path(root), track, split, edition)
-    paths = sorted(p for p in folder.folder.glob("*.txt") if not p.name.startswith("."))
+    paths = annotation_files(folder.folder)
     hint = f"every {split} file of {folder.folder} must carry the same header"
     values = read_many(paths, spec, allow_invalid=True, edition_hint=hint)
     return GroundTruth(spec, split, folder.folder, [p.stem for p in paths], values, notes)

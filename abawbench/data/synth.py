@@ -502,7 +502,8 @@ def _plan_videos(rng: np.random.Generator, videos: int, frames: int) -> list[_Vi
                 start = int(rng.integers(0, n_lines - run))
                 mask[start:start + run] = True
             invalid[track] = mask
-        missing = set(int(f) for f in rng.choice(np.arange(1, n_frames + 1), int(rng.integers(0, 3)), replace=False))
+        # Never the last frame: its crop is how a reader sees the video's length.
+        missing = set(int(f) for f in rng.choice(np.arange(1, n_frames), int(rng.integers(0, 3)), replace=False))
         out.append(_Video(name, split, tracks, n_frames, n_lines, random_identity(rng),
                           expr, valence, arousal, au, invalid, sorted(missing), {}))
 

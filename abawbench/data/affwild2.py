@@ -1,0 +1,449 @@
+"""Aff-Wild2 in any edition's layout: find its annotation folders, index it into one frame
+table, carve standard splits, and check what is there and what is wrong.
+
+The frame table has one row per (video, frame) that any annotation file or crop
+covers; columns follow the sample-table contract of :mod:`abawbench.data` plus
+``has_crop``, ``split_expr``/``split_va``/``split_au``, ``shared`` and one column per AU.
+Construction is vectorised: every annotation file of a track and split is parsed in
+one pass (:func:`abawbench.formats.read_many`) and scattered into the table by
+``offset[video] + frame − 1``. The table is cached next to the data and rebuilt when an
+annotation file or a crop folder changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from abawbench import atomic
+from abawbench.data import MISSING_EXPR, MISSING_VA
+from abawbench.formats import read_many
+from abawbench.tracks import AU_NAMES_12, TRACKS, track_spec
+
+SPLIT_FOLDERS = {
+    "train_set": "train", "training_set": "train", "train": "train",
+    "validation_set": "validation", "valid_set": "validation", "val_set": "validation",
+    "validation": "validation", "val": "validation",
+    "test_set": "test", "test": "test",
+}
+CROPS_FOLDER = "cropped_aligned"
+CACHE_NAME = ".abawbench_index.pkl"
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_MAX_DEPTH = 6
+_INDEX_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AnnotationFolder:
+    """A ``<split>/`` folder of per-video annotation files of one track."""
+
+    folder: Path
+    split: str
+    track: str
+    columns: tuple[str, ...]
+
+
+def _first_line(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return stream.readline(4096).decode("utf-8", "replace")
+
+
+def annotation_files(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).glob("*.txt") if not p.name.startswith("."))
+
+
+def find_annotation_folders(root: Path, unknown: list[Path] | None = None) -> list[AnnotationFolder]:
+    """Every split folder of annotation files under ``root``, its track read from headers.
+
+    Folder names differ between editions, so only the split folder's own name
+    (``Train_Set``, ``Validation_Set``…) and the files' headers count. Image folders are
+    not entered, so a full copy with millions of crops is searched in milliseconds.
+    Split folders whose first file has no known header are appended to ``unknown``.
+    """
+    from abawbench.tracks import detect_track
+
+    root = Path(root)
+    candidates = [root] if root.name.lower() in SPLIT_FOLDERS else []
+    stack = [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        if any(e.name.lower().endswith(_IMAGE_SUFFIXES) for e in entries[:50]):
+            continue  # an image folder: its subfolders are more images
+        for entry in entries:
+            if not entry.is_dir() or entry.name.startswith(".") or entry.name.lower().startswith("cropped"):
+                continue
+            if entry.name.lower() in SPLIT_FOLDERS:
+                candidates.append(Path(entry.path))
+            elif depth + 1 < _MAX_DEPTH:
+                stack.append((Path(entry.path), depth + 1))
+    found = []
+    for folder in sorted(set(candidates)):
+        texts = annotation_files(folder)
+        if not texts:
+            continue
+        detected = detect_track(_first_line(texts[0]))
+        if detected:
+            found.append(AnnotationFolder(folder, SPLIT_FOLDERS[folder.name.lower()], *detected))
+        elif unknown is not None:
+            unknown.append(texts[0])
+    return found
+
+
+def crops_root(root: Path) -> Path:
+    return Path(root) / CROPS_FOLDER
+
+
+def list_crops(root: Path) -> dict[str, np.ndarray]:
+    """Frame numbers (sorted int64) of the crop files of every video folder."""
+    crops = crops_root(root)
+    if not crops.is_dir():
+        return {}
+    listing = {}
+    for entry in sorted(os.scandir(crops), key=lambda e: e.name):
+        if entry.is_dir():
+            names = [n for n in os.listdir(entry.path) if n.endswith(".jpg") and n[:-4].isdigit()]
+            listing[entry.name] = np.sort(np.fromiter((int(n[:-4]) for n in names), dtype=np.int64, count=len(names)))
+    return listing
+
+
+def _fingerprint(root: Path, folders: list[AnnotationFolder]) -> str:
+    """Changes when an annotation file or a crop folder (its file list) changes."""
+    digest = hashlib.sha1(str(_INDEX_VERSION).encode())
+    for folder in folders:
+        for path in annotation_files(folder.folder):
+            stat = path.stat()
+            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    crops = crops_root(root)
+    if crops.is_dir():
+        for entry in sorted(os.scandir(crops), key=lambda e: e.name):
+            digest.update(f"{entry.name}|{entry.stat().st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def index(root: Path, cache: bool = True) -> pd.DataFrame:
+    """The frame table of an Aff-Wild2 root (see the module docstring).
+
+    ``attrs``: ``root``, ``edition`` (``abaw2`` for 7-class EXPR files, ``abaw3+`` for 8),
+    ``folders`` (track, split, folder), ``annotation_lines`` ({track: {video: lines}}).
+    """
+    root = Path(root)
+    folders = find_annotation_folders(root)
+    key = _fingerprint(root, folders) if cache else ""
+    cache_path = root / CACHE_NAME
+    if cache and cache_path.is_file():
+        try:
+            with open(cache_path, "rb") as stream:
+                stored_key, table = pickle.load(stream)
+            if stored_key == key:
+                return table
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+            pass  # a stale or foreign cache: rebuild it
+    table = build_index(root, folders)
+    if cache:
+        try:
+            atomic.write_bytes(cache_path, pickle.dumps((key, table), protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass  # a read-only copy of the data: work without the cache
+    return table
+
+
+def _read_track_folders(folders: list[AnnotationFolder]):
+    """Per track: {video: (split, values)} and the track's columns."""
+    per_track: dict[str, dict[str, tuple[str, np.ndarray]]] = {t: {} for t in TRACKS}
+    columns: dict[str, tuple[str, ...]] = {}
+    for folder in folders:
+        spec = track_spec("abaw8" if folder.track == "expr" and len(folder.columns) == 8 else "abaw2",
+                          folder.track, folder.columns if folder.track == "au" else None)
+        paths = annotation_files(folder.folder)
+        for path, values in zip(paths, read_many(paths, spec, allow_invalid=True)):
+            per_track[folder.track][path.stem] = (folder.split, values)
+        columns[folder.track] = folder.columns
+    return per_track, columns
+
+
+def build_index(root: Path, folders: list[AnnotationFolder] | None = None, crops: dict | None = None) -> pd.DataFrame:
+    """Build the frame table without the cache (see :func:`index`)."""
+    root = Path(root)
+    folders = find_annotation_folders(root) if folders is None else folders
+    per_track, columns = _read_track_folders(folders)
+    crops = list_crops(root) if crops is None else crops
+    videos = sorted(set().union(*(per_track[t].keys() for t in TRACKS), crops.keys()))
+    position = {video: i for i, video in enumerate(videos)}
+    lengths = np.zeros(len(videos), dtype=np.int64)
+    for track in TRACKS:
+        for video, (_, values) in per_track[track].items():
+            lengths[position[video]] = max(lengths[position[video]], len(values))
+    for video, frames in crops.items():
+        if frames.size:
+            lengths[position[video]] = max(lengths[position[video]], int(frames[-1]))
+    offsets = np.cumsum(lengths) - lengths
+    n = int(lengths.sum())
+    video_codes = np.repeat(np.arange(len(videos), dtype=np.int32), lengths)
+    frame = (np.arange(n, dtype=np.int64) - np.repeat(offsets, lengths) + 1).astype(np.int32)
+
+    def scatter(track: str, width: int, fill, dtype):
+        out = np.full((n, width), fill, dtype=dtype)
+        split = np.full(len(videos), "", dtype=object)
+        for video, (name, values) in per_track[track].items():
+            i = position[video]
+            out[offsets[i]: offsets[i] + len(values)] = values
+            split[i] = name
+        return out, split
+
+    expr, expr_split = scatter("expr", 1, MISSING_EXPR, np.int8)
+    va, va_split = scatter("va", 2, MISSING_VA, np.float32)
+    au_names = columns.get("au", AU_NAMES_12)
+    au, au_split = scatter("au", len(au_names), -1, np.int8)
+    va[(va == MISSING_VA).any(axis=1)] = MISSING_VA  # −5 in one column invalidates the frame
+    au[(au == -1).any(axis=1)] = -1
+
+    has_crop = np.zeros(n, dtype=bool)
+    for video, frames in crops.items():
+        i = position[video]
+        has_crop[offsets[i] + frames[frames >= 1] - 1] = True
+
+    video_names = np.array(videos, dtype=object)
+    categories = pd.CategoricalDtype(videos)
+    shared = np.array([v in per_track["expr"] and v in per_track["va"] for v in videos])
+    split_type = pd.CategoricalDtype(["train", "validation", "test", ""])
+    table = pd.DataFrame({
+        "source": pd.Categorical(np.repeat("affwild2", n), categories=["affwild2", "expw", "afew_va", "affectnet"]),
+        "video": pd.Categorical.from_codes(video_codes, dtype=categories),
+        "frame": frame,
+        "path": [f"{CROPS_FOLDER}/{video_names[c]}/{f:05d}.jpg" for c, f in zip(video_codes.tolist(), frame.tolist())],
+        "expr": expr[:, 0],
+        "valence": va[:, 0],
+        "arousal": va[:, 1],
+        "has_crop": has_crop,
+        "split_expr": pd.Categorical(expr_split[video_codes], dtype=split_type),
+        "split_va": pd.Categorical(va_split[video_codes], dtype=split_type),
+        "split_au": pd.Categorical(au_split[video_codes], dtype=split_type),
+        "shared": shared[video_codes],
+    })
+    for j, name in enumerate(au_names):
+        table[name] = au[:, j]
+    table.attrs.update({
+        "root": str(root),
+        "edition": ("abaw3+" if len(columns.get("expr", ())) == 8 else "abaw2") if "expr" in columns else "unknown",
+        "folders": [(f.track, f.split, str(f.folder)) for f in folders],
+        "annotation_lines": {t: {v: len(values) for v, (_, values) in per_track[t].items()} for t in TRACKS},
+        "splits": {t: {v: split for v, (split, _) in per_track[t].items()} for t in TRACKS},
+        "au_names": list(au_names),
+    })
+    return table
+
+
+# ------------------------------------------------------------------------- splits
+
+
+def has_label(table: pd.DataFrame, track: str) -> np.ndarray:
+    """Rows whose ``track`` label is valid."""
+    if track == "expr":
+        return (table["expr"] != MISSING_EXPR).to_numpy()
+    if track == "va":
+        return (table["valence"] != MISSING_VA).to_numpy()
+    first_au = next(c for c in table.columns if c.startswith("AU"))
+    return (table[first_au] != -1).to_numpy()
+
+
+def official_split(table: pd.DataFrame, track: str, split: str) -> list[str]:
+    """Videos of the organisers' ``split`` (``train``/``validation``) of ``track``."""
+    column = table[f"split_{track}"]
+    return sorted(table.loc[column == split, "video"].unique().tolist())
+
+
+def frames_of(table: pd.DataFrame, track: str, videos: list[str] | None = None, split: str | None = None,
+              with_crop: bool = True) -> pd.DataFrame:
+    """Usable training/evaluation frames: valid label, crop present, in ``videos`` or ``split``."""
+    keep = has_label(table, track).copy()
+    if with_crop:
+        keep &= table["has_crop"].to_numpy()
+    if split is not None:
+        keep &= (table[f"split_{track}"] == split).to_numpy()
+    if videos is not None:
+        keep &= table["video"].isin(videos).to_numpy()
+    return table[keep]
+
+
+def shared_videos(table: pd.DataFrame, split: str) -> list[str]:
+    """Videos annotated for both EXPR and VA in ``split`` (164 in ABAW 2021's train+validation)."""
+    both = (table["split_expr"] == split) & (table["split_va"] == split)
+    return sorted(table.loc[both, "video"].unique().tolist())
+
+
+def shared_frames(table: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Frames of ``split`` carrying a valid EXPR and a valid VA label."""
+    keep = has_label(table, "expr") & has_label(table, "va")
+    keep = keep & ((table["split_expr"] == split) & (table["split_va"] == split)).to_numpy()
+    return table[keep]
+
+
+def subject_group(video: str) -> str:
+    """``10-60-1280x720_left`` and ``_right`` are one video: they share a group."""
+    for suffix in ("_left", "_right"):
+        if video.endswith(suffix):
+            return video[: -len(suffix)]
+    return video
+
+
+def _label_histogram(frames: pd.DataFrame, track: str) -> np.ndarray:
+    if track == "expr":
+        return np.bincount(frames["expr"].to_numpy().astype(np.int64), minlength=8).astype(float)
+    cells = np.clip(((frames[["valence", "arousal"]].to_numpy() + 1) / 2 * 4).astype(int), 0, 3)
+    return np.bincount(cells[:, 0] * 4 + cells[:, 1], minlength=16).astype(float)
+
+
+def holdout_split(table: pd.DataFrame, track: str = "expr", fraction: float = 0.15, seed: int = 0,
+                  candidates: int = 8) -> tuple[list[str], list[str]]:
+    """Carve a video-disjoint ``dev`` hold-out from the official train set: ``(train, dev)``.
+
+    Deterministic for a seed. Subjects of a ``_left``/``_right`` video stay on one side.
+    Groups are added to dev greedily, each time picking among ``candidates`` shuffled
+    groups the one that keeps dev's label distribution closest (L1) to train's, until dev
+    holds ``fraction`` of the labelled train frames.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError("fraction must be between 0 and 1")
+    frames = frames_of(table, track, split="train", with_crop=False)
+    if frames.empty:
+        raise ValueError(f"no labelled {track.upper()} train frames to split")
+    groups: dict[str, list[str]] = {}
+    for video in sorted(frames["video"].unique().tolist()):
+        groups.setdefault(subject_group(video), []).append(video)
+    histograms = {g: _label_histogram(frames[frames["video"].isin(v)], track) for g, v in groups.items()}
+    total = sum(histograms.values())
+    target = total / total.sum()
+    order = list(groups)
+    np.random.default_rng(seed).shuffle(order)
+    dev: list[str] = []
+    dev_histogram = np.zeros_like(total)
+    while dev_histogram.sum() < fraction * total.sum() and order:
+        def distance(group):
+            mixed = dev_histogram + histograms[group]
+            return np.abs(mixed / mixed.sum() - target).sum()
+
+        best = min(order[:candidates], key=distance)
+        order.remove(best)
+        dev.append(best)
+        dev_histogram += histograms[best]
+    if not order:
+        raise ValueError("the hold-out would take every train video: lower the fraction")
+    dev_videos = sorted(v for g in dev for v in groups[g])
+    train_videos = sorted(v for g in order for v in groups[g])
+    return train_videos, dev_videos
+
+
+def write_split(path: Path, videos: list[str]) -> None:
+    """A split as a plain list of video names, one per line (citable as is)."""
+    atomic.write_text(Path(path), "".join(f"{v}\n" for v in videos))
+
+
+def read_split(path: Path) -> list[str]:
+    from abawbench.formats import FormatError
+
+    names = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if "," in name or "/" in name:
+            raise FormatError(path, number, "a video name", repr(name))
+        names.append(name)
+    return names
+
+
+# -------------------------------------------------------------------------- check
+
+
+def _jpeg_looks_whole(path: str) -> bool:
+    """Start-of-image and end-of-image markers present: cheap, catches truncation and garbage."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(2)
+            stream.seek(-2, os.SEEK_END)
+            tail = stream.read(2)
+    except OSError:
+        return False
+    return head == b"\xff\xd8" and tail == b"\xff\xd9"
+
+
+def _decodes(path: str) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except Exception:  # noqa: BLE001 - any decoder failure means unreadable
+        return False
+
+
+def check(root: Path, decode: bool = False, progress: bool = False) -> dict:
+    """What an Aff-Wild2 root holds and what is wrong with it, as a JSON-ready dict."""
+    root = Path(root)
+    unknown: list[Path] = []
+    folders = find_annotation_folders(root, unknown)
+    crops = list_crops(root)
+    table = build_index(root, folders, crops)
+    lines = table.attrs["annotation_lines"]
+    tracks = {}
+    for folder in folders:
+        splits = table.attrs["splits"][folder.track]
+        videos = sorted(v for v, split in splits.items() if split == folder.split)
+        rows = table[(table[f"split_{folder.track}"] == folder.split)]
+        annotated = rows["frame"].to_numpy() <= rows["video"].map(lines[folder.track]).to_numpy().astype(np.int64)
+        rows = rows[annotated]
+        valid = has_label(rows, folder.track)
+        tracks.setdefault(folder.track, {})[folder.split] = {
+            "folder": str(folder.folder.relative_to(root)) if folder.folder != root else ".",
+            "header": ",".join(folder.columns),
+            "videos": len(videos),
+            "annotation_lines": int(len(rows)),
+            "valid": int(valid.sum()),
+            "invalid": int((~valid).sum()),
+            "valid_with_crop": int((valid & rows["has_crop"].to_numpy()).sum()),
+        }
+    missing, mismatches, unreadable = {}, [], []
+    paths = []
+    for video, frames in crops.items():
+        if frames.size:
+            gaps = np.setdiff1d(np.arange(1, frames[-1] + 1), frames)
+            if gaps.size:
+                missing[video] = gaps.tolist()
+            paths += [str(crops_root(root) / video / f"{f:05d}.jpg") for f in frames]
+        for track in TRACKS:
+            if video in lines[track] and frames.size and lines[track][video] != frames[-1]:
+                mismatches.append({"video": video, "track": track, "annotation_lines": lines[track][video],
+                                   "frames": int(frames[-1])})
+    looks_fine = _decodes if decode else _jpeg_looks_whole
+    unreadable = sorted(os.path.relpath(p, root) for p in paths if not looks_fine(p))
+    annotated_videos = set().union(*(lines[t].keys() for t in TRACKS))
+    no_crops = sorted(v for v in annotated_videos if v not in crops)
+    report = {
+        "root": str(root),
+        "edition": table.attrs["edition"],
+        "tracks": tracks,
+        "videos": {"annotated": len(annotated_videos), "with_crops": len(crops),
+                   "unannotated": sorted(set(crops) - annotated_videos), "annotated_without_crops": no_crops},
+        "shared_videos": {split: shared_videos(table, split) for split in ("train", "validation")},
+        "left_right_pairs": sorted([v, subject_group(v) + "_right"] for v in crops
+                                   if v.endswith("_left") and subject_group(v) + "_right" in crops),
+        "crops": {"files": int(sum(f.size for f in crops.values())),
+                  "missing": int(sum(len(m) for m in missing.values())), "missing_by_video": missing,
+                  "unreadable": unreadable, "check": "decoded" if decode else "JPEG start/end markers"},
+        "count_mismatches": mismatches,
+        "unknown_headers": [str(p.relative_to(root)) for p in unknown],
+    }
+    report["problems"] = (report["crops"]["missing"] + len(unreadable) + len(mismatches) + len(unknown)
+                          + len(no_crops))
+    return report

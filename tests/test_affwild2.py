@@ -1,0 +1,167 @@
+"""Aff-Wild2 indexing, splits and `data check`, against the synthetic data's manifest."""
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from abawbench.cli import main
+from abawbench.data import affwild2
+from abawbench.data.synth import synthesize
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    manifest = synthesize(out, videos=12, frames=60, seed=3)
+    return out, manifest
+
+
+@pytest.mark.parametrize("layout", ["affwild2_abaw2", "affwild2_abaw6"])
+def test_check_reports_exactly_the_manifest(synthetic, layout):
+    out, manifest = synthetic
+    planted = manifest[layout]
+    report = affwild2.check(out / layout)
+    assert report["edition"] == ("abaw2" if layout.endswith("abaw2") else "abaw3+")
+    for track, entry in planted["tracks"].items():
+        for split, expected in entry["splits"].items():
+            found = report["tracks"][track][split]
+            assert found["videos"] == len(expected["videos"])
+            for key in ("annotation_lines", "valid", "invalid", "valid_with_crop"):
+                assert found[key] == expected[key], (track, split, key)
+    assert report["crops"]["files"] == planted["totals"]["crops_present"]
+    assert report["crops"]["missing"] == planted["totals"]["missing_crops"]
+    assert {v: f for v, f in report["crops"]["missing_by_video"].items()} == {
+        v: e["missing_crops"] for v, e in planted["videos"].items() if e["missing_crops"]}
+    corrupt = sorted(f"cropped_aligned/{v}/{f:05d}.jpg" for v, e in planted["videos"].items() for f in e["corrupt_crops"])
+    assert report["crops"]["unreadable"] == corrupt
+    assert report["shared_videos"] == {s: sorted(v) for s, v in planted["shared_videos"].items()}
+    assert report["left_right_pairs"] == sorted(planted["left_right_pairs"])
+    expected_mismatches = sorted((m["video"], m["track"], m["annotation_lines"]) for m in planted["count_mismatches"])
+    assert sorted((m["video"], m["track"], m["annotation_lines"]) for m in report["count_mismatches"]) == expected_mismatches
+    assert report["videos"]["unannotated"] == sorted(planted["unannotated_videos"])
+
+
+def test_index_rows_labels_and_quirks(synthetic):
+    out, manifest = synthetic
+    table = affwild2.index(out / "affwild2_abaw2", cache=False)
+    planted = manifest["affwild2_abaw2"]
+    video = next(v for v, e in planted["videos"].items() if e["missing_crops"])
+    rows = table[table["video"] == video]
+    assert rows["frame"].tolist() == list(range(1, len(rows) + 1))
+    missing = set(planted["videos"][video]["missing_crops"])
+    assert set(rows.loc[~rows["has_crop"], "frame"]) >= missing
+    assert rows.loc[rows["frame"] == 1, "path"].item() == f"cropped_aligned/{video}/00001.jpg"
+    # the label of line k is the label of frame k: compare with the file itself
+    track_folder = out / "affwild2_abaw2" / "annotations" / "VA_Set"
+    split = planted["videos"][video]["split"]
+    va_file = track_folder / ("Train_Set" if split == "train" else "Validation_Set") / f"{video}.txt"
+    if va_file.exists():
+        lines = va_file.read_text().splitlines()[1:]
+        first = [float(x) for x in lines[0].split(",")]
+        row = rows.iloc[0]
+        if first[0] != -5:
+            assert row["valence"] == pytest.approx(first[0]) and row["arousal"] == pytest.approx(first[1])
+    shared = table[table["shared"]]["video"].unique().tolist()
+    assert set(shared) >= set(planted["shared_videos"]["train"])
+    assert table["expr"].dtype == np.int8 and table["valence"].dtype == np.float32
+
+
+def test_index_cache_is_used_and_rebuilt_when_annotations_change(synthetic, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(synthetic[0] / "affwild2_abaw2" / "annotations", root / "annotations")
+    first = affwild2.index(root)
+    assert (root / affwild2.CACHE_NAME).is_file()
+    again = affwild2.index(root)
+    assert again.equals(first)
+    some_file = sorted((root / "annotations" / "EXPR_Set" / "Train_Set").glob("*.txt"))[0]
+    lines = some_file.read_text().splitlines()
+    lines[1] = "6" if lines[1] != "6" else "5"
+    some_file.write_text("\n".join(lines) + "\n")
+    stat = some_file.stat()
+    os.utime(some_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    rebuilt = affwild2.index(root)
+    row = rebuilt[(rebuilt["video"] == some_file.stem) & (rebuilt["frame"] == 1)]
+    assert int(row["expr"].item()) == int(lines[1])
+
+
+def test_holdout_is_video_disjoint_keeps_subjects_together_and_is_deterministic(synthetic):
+    out, _ = synthetic
+    table = affwild2.index(out / "affwild2_abaw2", cache=False)
+    train, dev = affwild2.holdout_split(table, "expr", fraction=0.3, seed=1)
+    assert train and dev and not set(train) & set(dev)
+    assert set(train) | set(dev) == set(affwild2.official_split(table, "expr", "train"))
+    for video in dev:
+        if video.endswith(("_left", "_right")):
+            partner = affwild2.subject_group(video) + ("_right" if video.endswith("_left") else "_left")
+            assert partner not in train
+    assert affwild2.holdout_split(table, "expr", fraction=0.3, seed=1) == (train, dev)
+
+
+def test_holdout_label_distribution_is_closer_than_a_random_pick():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for v in range(40):
+        labels = rng.choice(7, size=200, p=np.roll([0.4, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05], v % 7))
+        rows.append(pd.DataFrame({"video": f"v{v}", "frame": np.arange(1, 201), "expr": labels.astype(np.int8),
+                                  "has_crop": True, "split_expr": "train"}))
+    table = pd.concat(rows, ignore_index=True)
+    train, dev = affwild2.holdout_split(table, "expr", fraction=0.2, seed=0)
+    overall = np.bincount(table["expr"], minlength=7) / len(table)
+    dev_distribution = np.bincount(table[table["video"].isin(dev)]["expr"], minlength=7)
+    gap = np.abs(dev_distribution / dev_distribution.sum() - overall).sum()
+    random_dev = [f"v{i}" for i in rng.permutation(40)[: len(dev)]]
+    random_distribution = np.bincount(table[table["video"].isin(random_dev)]["expr"], minlength=7)
+    assert gap < np.abs(random_distribution / random_distribution.sum() - overall).sum()
+
+
+def test_splits_round_trip_as_plain_lists(tmp_path):
+    path = tmp_path / "dev.txt"
+    affwild2.write_split(path, ["a-30-640x480", "video10_1"])
+    assert path.read_text() == "a-30-640x480\nvideo10_1\n"
+    assert affwild2.read_split(path) == ["a-30-640x480", "video10_1"]
+
+
+def test_shared_frames_carry_both_labels(synthetic):
+    table = affwild2.index(synthetic[0] / "affwild2_abaw2", cache=False)
+    frames = affwild2.shared_frames(table, "train")
+    assert len(frames) > 0
+    assert (frames["expr"] >= 0).all() and (frames["valence"] != -5).all()
+    assert set(frames["video"].unique()) <= set(affwild2.shared_videos(table, "train"))
+
+
+def test_data_check_cli_writes_json(synthetic, tmp_path):
+    out = tmp_path / "check.json"
+    result = CliRunner().invoke(main, ["data", "check", str(synthetic[0] / "affwild2_abaw6"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["crops"]["missing"] == synthetic[1]["affwild2_abaw6"]["totals"]["missing_crops"]
+    assert "problems" in result.output
+
+
+def test_unknown_header_is_reported(tmp_path):
+    folder = tmp_path / "annotations" / "Weird_Set" / "Train_Set"
+    folder.mkdir(parents=True)
+    (folder / "v.txt").write_text("happy,sad\n1,0\n")
+    assert affwild2.check(tmp_path)["unknown_headers"] == ["annotations/Weird_Set/Train_Set/v.txt"]
+
+
+def test_index_is_fast_enough_to_build_in_seconds(tmp_path):
+    """A 200k-frame annotation tree (no crops) builds well under a second per 100k frames."""
+    from abawbench import formats
+    from abawbench.tracks import track_spec
+
+    spec = track_spec("abaw2", "va")
+    values = {f"{i}-30-640x480": np.round(np.random.default_rng(i).uniform(-1, 1, (2000, 2)), 3) for i in range(100)}
+    formats.write_per_video(tmp_path / "annotations" / "VA_Set" / "Train_Set", spec, values)
+    start = time.perf_counter()
+    table = affwild2.build_index(tmp_path)
+    elapsed = time.perf_counter() - start
+    assert len(table) == 200_000
+    assert elapsed < 20  # generous: the benchmark reports the real number

@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m abawbench.demo --out demo
+	$(BIN)/abawbench demo --out demo
 
 test: $(STAMP)
 	$(PYTEST) -q -m "not slow and not gpu"

@@ -1,8 +1,8 @@
 """``abawbench demo``: the main job end to end on data anyone can have.
 
-Today: synthesise a dataset in the real layouts, check it, and score the example
-submissions (valid and one broken) exactly as ``abawbench score`` does. Training,
-prediction and comparison join as they land.
+Today: synthesise a dataset in the real layouts, check it (``data check``), and score
+the example submissions (valid and one broken) exactly as ``abawbench score`` does.
+Training, prediction and comparison join as they land.
 """
 
 from __future__ import annotations
@@ -38,12 +38,11 @@ def run_demo(out: Path, console: Console) -> None:
 
 
 def _check_step(out: Path, console: Console) -> None:
-    try:
-        from abawbench.data import affwild2
-    except ImportError:
-        return
-    from abawbench import report
+    from abawbench import atomic, report
+    from abawbench.data import affwild2
 
     console.rule("2. check the synthetic Aff-Wild2 roots")
     for layout in ("affwild2_abaw2", "affwild2_abaw6"):
-        report.print_check(console, affwild2.check(out / "data" / layout))
+        result = affwild2.check(out / "data" / layout)
+        report.print_check(console, result)
+        atomic.write_json(out / f"check-{layout}.json", result)

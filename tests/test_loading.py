@@ -1,0 +1,482 @@
+"""Tests for abawbench.data.loading: datasets, augmentation, loader, normalisation.
+
+Images are written with PIL into tmp_path. Sequence tests use flat grey frames whose
+grey level encodes the frame number (5·frame), so the order, the gap filling and the
+padding can be read back from the pixels; augmentation tests use noise images already at
+the resized size (1.2 × crop), so the expected crop is an exact slice of the decoded file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision.transforms.v2.functional as TF
+
+from abawbench.data.loading import (
+    FERPLUS,
+    IMAGENET,
+    FrameDataset,
+    InputNormalizer,
+    SequenceDataset,
+    augmentation_draws,
+    collate_batch,
+    crop_and_flip,
+    make_loader,
+    normalize_on_device,
+    read_image,
+    read_images,
+)
+
+rng_global = np.random.default_rng(1234)
+
+
+def write_jpeg(path: Path, pixels: np.ndarray, quality: int = 95) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, quality=quality)
+
+
+def grey(value: int, side: int) -> np.ndarray:
+    return np.full((side, side, 3), value, dtype=np.uint8)
+
+
+def noise(side: int, seed: int) -> np.ndarray:
+    # Smooth-ish noise: JPEG keeps it recognisable, and every shift changes it.
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(side // 4 + 1, side // 4 + 1, 3)).astype(np.uint8)
+    return np.kron(small, np.ones((4, 4, 1), dtype=np.uint8))[:side, :side]
+
+
+def frame_table(root: Path, pixels: list[np.ndarray], **columns) -> pd.DataFrame:
+    paths = []
+    for i, image in enumerate(pixels):
+        relative = f"stills/{i:04d}.jpg"
+        write_jpeg(root / relative, image)
+        paths.append(relative)
+    n = len(paths)
+    table = pd.DataFrame(
+        {
+            "path": paths,
+            "expr": columns.get("expr", np.arange(n) % 7).astype(np.int8),
+            "valence": np.asarray(columns.get("valence", np.linspace(-1, 1, n)), dtype=np.float32),
+            "arousal": np.asarray(columns.get("arousal", np.linspace(1, -1, n)), dtype=np.float32),
+        }
+    )
+    for name, values in columns.items():
+        if name not in table:
+            table[name] = values
+    table.attrs["root"] = str(root)
+    return table
+
+
+def video_table(root: Path, videos: dict[str, int], no_crop=(), no_row=(), side: int = 16) -> pd.DataFrame:
+    """Aff-Wild2-like table: frame f of a video is a flat grey image of level 5·f.
+
+    ``no_crop``: (video, frame) pairs with has_crop False (no file written);
+    ``no_row``: (video, frame) pairs absent from the table.
+    """
+    rows = []
+    for video, length in videos.items():
+        for frame in range(1, length + 1):
+            if (video, frame) in no_row:
+                continue
+            has_crop = (video, frame) not in no_crop
+            relative = f"cropped_aligned/{video}/{frame:05d}.jpg"
+            if has_crop:
+                write_jpeg(root / relative, grey(min(5 * frame, 255), side))
+            rows.append(
+                {
+                    "video": video,
+                    "frame": frame,
+                    "path": relative,
+                    "expr": frame % 7,
+                    "valence": frame / 100,
+                    "arousal": -frame / 100,
+                    "has_crop": has_crop,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["video"] = table["video"].astype("category")
+    table["frame"] = table["frame"].astype(np.int32)
+    table["expr"] = table["expr"].astype(np.int8)
+    table[["valence", "arousal"]] = table[["valence", "arousal"]].astype(np.float32)
+    table.attrs["root"] = str(root)
+    return table
+
+
+def frame_numbers_from_pixels(images: torch.Tensor) -> np.ndarray:
+    """(..., 3, H, W) grey frames → frame numbers (level / 5)."""
+    centre = images[..., 0, images.shape[-2] // 2, images.shape[-1] // 2].numpy().astype(float)
+    return np.rint(centre / 5).astype(int)
+
+
+# --------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------
+
+
+def test_read_images_decodes_and_rejects_truncated_and_missing(tmp_path):
+    pixels = noise(40, seed=0)
+    write_jpeg(tmp_path / "good.jpg", pixels)
+    data = (tmp_path / "good.jpg").read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.jpg").write_bytes(b"not an image at all")
+    from PIL import Image
+
+    Image.fromarray(pixels).save(tmp_path / "lossless.png")
+
+    images = read_images([tmp_path / n for n in ("good.jpg", "truncated.jpg", "missing.jpg", "text.jpg", "lossless.png")])
+    assert images[0] is not None and images[0].dtype == torch.uint8 and images[0].shape == (3, 40, 40)
+    # Same pixels as PIL's decoder (both libjpeg); PNG is exact.
+    reference = np.asarray(Image.open(tmp_path / "good.jpg").convert("RGB")).astype(int)
+    assert np.abs(images[0].permute(1, 2, 0).numpy().astype(int) - reference).mean() < 1
+    assert images[1] is None and images[2] is None and images[3] is None
+    assert torch.equal(images[4].permute(1, 2, 0), torch.from_numpy(pixels))
+    assert read_image(tmp_path / "truncated.jpg") is None
+
+
+# --------------------------------------------------------------------------------------
+# Frames: labels, dtype, augmentation geometry
+# --------------------------------------------------------------------------------------
+
+
+def test_frame_item_is_uint8_with_labels_and_skips_rows_without_crop(tmp_path):
+    table = frame_table(tmp_path, [grey(10 * i, 112) for i in range(5)], has_crop=[True, False, True, True, True])
+    dataset = FrameDataset(table, train=True, seed=3)
+    assert len(dataset) == 4 and dataset.n_without_crop == 1
+    item = dataset[1]  # second kept row = table position 2
+    assert item["valid"] and item["image"].dtype == torch.uint8 and item["image"].shape == (3, 112, 112)
+    assert int(item["row"]) == 2
+    assert item["expr"].dtype == torch.int64 and int(item["expr"]) == int(table["expr"].iloc[2])
+    assert item["valence"].dtype == torch.float32 and float(item["valence"]) == pytest.approx(table["valence"].iloc[2])
+    assert float(item["arousal"]) == pytest.approx(table["arousal"].iloc[2])
+    assert abs(int(item["image"][0, 56, 56]) - 20) <= 1  # the image of table row 2
+
+
+def test_eval_transform_is_resize_134_then_centre_crop(tmp_path):
+    table = frame_table(tmp_path, [noise(112, seed=1)])
+    item = FrameDataset(table, train=False)[0]
+    decoded = read_image(tmp_path / table["path"].iloc[0])
+    expected = TF.center_crop(TF.resize(decoded, [134], antialias=True), [112])
+    assert (int(item["top"]), int(item["left"]), bool(item["flipped"])) == (11, 11, False)
+    assert (item["image"].int() - expected.int()).abs().max() <= 1
+
+
+def test_training_crops_are_the_drawn_translation_and_flip(tmp_path):
+    # Sources already at 134×134, so no resize: the crop must be an exact slice.
+    images = [noise(134, seed=s) for s in range(24)]
+    table = frame_table(tmp_path, images)
+    dataset = FrameDataset(table, train=True, seed=11)
+    batch = dataset.__getitems__(list(range(len(table))))
+    tops, lefts, flips = batch["top"].numpy(), batch["left"].numpy(), batch["flipped"].numpy()
+    assert tops.min() >= 0 and tops.max() <= 22 and lefts.min() >= 0 and lefts.max() <= 22
+    assert flips.any() and not flips.all() and len(set(zip(tops, lefts))) > 5
+    for k in range(len(table)):
+        source = read_image(tmp_path / table["path"].iloc[k])
+        expected = source[:, tops[k] : tops[k] + 112, lefts[k] : lefts[k] + 112]
+        if flips[k]:
+            expected = expected.flip(-1)
+        assert torch.equal(batch["image"][k], expected), k
+        # A crop one pixel off would not match: the check can fail.
+        other = source[:, tops[k] : tops[k] + 112, (lefts[k] + 1) % 23 : (lefts[k] + 1) % 23 + 112]
+        assert not torch.equal(batch["image"][k], other.flip(-1) if flips[k] else other)
+
+
+def test_crop_and_flip_reverses_columns_and_shares_sources():
+    images = torch.arange(2 * 1 * 4 * 5, dtype=torch.uint8).reshape(2, 1, 4, 5)
+    out = crop_and_flip(images, torch.tensor([0, 1, 1]), torch.tensor([2, 0, 0]), torch.tensor([False, True, False]), 3,
+                        source=torch.tensor([1, 0, 0]))
+    assert out.shape == (3, 1, 3, 3) and out.dtype == torch.uint8
+    assert torch.equal(out[0], images[1, :, 0:3, 2:5])
+    assert torch.equal(out[1], images[0, :, 1:4, 0:3].flip(-1))
+    assert torch.equal(out[1, 0, 0], torch.tensor([7, 6, 5], dtype=torch.uint8))
+    assert torch.equal(out[2], images[0, :, 1:4, 0:3])
+
+
+def test_draws_are_uniform_offsets_and_fair_flips():
+    draws = augmentation_draws(seed=5, epoch=0, item=np.arange(20000))
+    assert draws.shape == (20000, 3) and draws.min() >= 0 and draws.max() < 1
+    offsets = (draws[:, 0] * 23).astype(int)
+    counts = np.bincount(offsets, minlength=23)
+    assert len(counts) == 23 and counts.min() > 700 and counts.max() < 1050  # ~870 each
+    assert abs((draws[:, 2] < 0.5).mean() - 0.5) < 0.02
+    assert abs(np.corrcoef(draws[:, 0], draws[:, 1])[0, 1]) < 0.03  # streams independent
+    again = augmentation_draws(seed=5, epoch=0, item=np.arange(20000))
+    assert np.array_equal(draws, again)
+    assert not np.array_equal(draws, augmentation_draws(seed=6, epoch=0, item=np.arange(20000)))
+    assert not np.array_equal(draws, augmentation_draws(seed=5, epoch=1, item=np.arange(20000)))
+
+
+def _epoch_draws(loader) -> dict[int, tuple]:
+    seen = {}
+    for batch in loader:
+        for row, top, left, flip, image in zip(batch["row"], batch["top"], batch["left"], batch["flipped"], batch["image"]):
+            seen[int(row)] = (int(top), int(left), bool(flip), image.sum().item())
+    return seen
+
+
+def test_augmentation_reproducible_whatever_workers_batch_and_order(tmp_path):
+    table = frame_table(tmp_path, [noise(112, seed=s) for s in range(12)])
+    single = make_loader(FrameDataset(table, seed=7), batch_size=5, workers=0, shuffle=True, seed=1)
+    first = _epoch_draws(single)
+    second = _epoch_draws(single)  # next epoch: new draws
+    assert len(first) == len(second) == 12 and first != second
+    parallel = make_loader(FrameDataset(table, seed=7), batch_size=3, workers=2, shuffle=True, seed=99)
+    assert _epoch_draws(parallel) == first
+    parallel.set_epoch(1)
+    assert _epoch_draws(parallel) == second
+    other_seed = make_loader(FrameDataset(table, seed=8), batch_size=5, workers=0)
+    assert _epoch_draws(other_seed) != first
+
+
+def test_shuffled_order_is_seeded(tmp_path):
+    table = frame_table(tmp_path, [grey(i, 16) for i in range(10)])
+
+    def order(seed):
+        loader = make_loader(FrameDataset(table, size=8), batch_size=4, workers=0, shuffle=True, seed=seed)
+        return [int(r) for batch in loader for r in batch["row"]]
+
+    assert order(3) == order(3) and sorted(order(3)) == list(range(10)) and order(3) != order(4)
+
+
+# --------------------------------------------------------------------------------------
+# Unreadable images
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_truncated_jpeg_is_skipped_and_counted(tmp_path, workers):
+    table = frame_table(tmp_path, [grey(20 * i, 32) for i in range(7)])
+    bad = tmp_path / table["path"].iloc[3]
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    (tmp_path / table["path"].iloc[5]).unlink()
+    loader = make_loader(FrameDataset(table, size=32), batch_size=4, workers=workers)
+    rows = [int(r) for batch in loader for r in batch["row"]]
+    assert rows == [0, 1, 2, 4, 6]
+    assert loader.n_unreadable == 2 and loader.unreadable_rows == {3, 5} and loader.n_dropped == 2
+    for batch in loader:  # counts accumulate over passes
+        assert batch["image"].shape[0] == len(batch["row"]) == len(batch["expr"])
+    assert loader.n_unreadable == 4 and loader.n_dropped == 4
+    loader.reset_counts()
+    assert loader.n_unreadable == 0
+
+
+def test_single_item_access_to_unreadable_frame_is_flagged(tmp_path):
+    table = frame_table(tmp_path, [grey(50, 16), grey(90, 16)])
+    (tmp_path / table["path"].iloc[0]).write_bytes(b"\xff\xd8\xff\xe0 broken")
+    dataset = FrameDataset(table, size=16)
+    item = dataset[0]
+    assert item["valid"] is False and item["unreadable"] == [0]
+    batch = collate_batch([dataset[0], dataset[1]])
+    assert batch["dropped"] == 1 and batch["unreadable"] == [0]
+    assert batch["image"].shape == (1, 3, 16, 16) and int(batch["row"][0]) == 1
+
+
+# --------------------------------------------------------------------------------------
+# Sequences
+# --------------------------------------------------------------------------------------
+
+
+def _windows(dataset) -> list[dict]:
+    return [dataset[i] for i in range(len(dataset))]
+
+
+@pytest.mark.parametrize("length,stride,n_frames", [(8, 8, 21), (8, 4, 21), (8, 8, 16), (8, 4, 8)])
+def test_windows_cover_every_frame_exactly_once_via_new(tmp_path, length, stride, n_frames):
+    table = video_table(tmp_path, {"vid": n_frames})
+    dataset = SequenceDataset(table, length=length, stride=stride, size=16, train=False)
+    writes = np.zeros(n_frames + 1, dtype=int)
+    windows = _windows(dataset)
+    for item in windows:
+        frames = item["frame"].numpy()
+        assert np.array_equal(frames, np.arange(frames[0], frames[0] + length))  # consecutive
+        assert np.array_equal(frame_numbers_from_pixels(item["images"]), frames)  # images in order
+        np.add.at(writes, frames[item["new"].numpy()], 1)
+    assert writes[0] == 0 and np.all(writes[1:] == 1)
+    assert windows[-1]["frame"][-1] == n_frames  # end-aligned last window
+    starts = [int(item["frame"][0]) for item in windows]
+    assert starts[: len(starts) - 1] == list(range(1, 1 + stride * (len(starts) - 1), stride))
+
+
+def test_end_aligned_window_marks_only_unseen_frames_new(tmp_path):
+    table = video_table(tmp_path, {"vid": 21})
+    windows = _windows(SequenceDataset(table, length=8, size=16, train=False))  # eval: stride 8
+    assert [int(w["frame"][0]) for w in windows] == [1, 9, 14]
+    assert windows[2]["new"].tolist() == [False] * 3 + [True] * 5  # frames 17..21
+
+
+def test_default_strides_are_half_length_train_and_length_eval(tmp_path):
+    table = video_table(tmp_path, {"vid": 70})
+    assert SequenceDataset(table, size=16, train=True).stride == 16
+    assert SequenceDataset(table, size=16, train=False).stride == 32
+    assert len(SequenceDataset(table, size=16, train=False)) == 3  # 1, 33, 39(end-aligned)
+
+
+def test_gaps_are_filled_from_the_nearest_earlier_crop_and_flagged(tmp_path):
+    no_crop = {("vid", 1), ("vid", 2), ("vid", 6), ("vid", 7)}
+    table = video_table(tmp_path, {"vid": 12}, no_crop=no_crop, no_row={("vid", 10)})
+    item = SequenceDataset(table, length=12, size=16, train=False)[0]
+    shown = frame_numbers_from_pixels(item["images"])
+    # leading gap: the first later crop (3); inner gaps: the previous crop; 10 has no row
+    assert shown.tolist() == [3, 3, 3, 4, 5, 5, 5, 8, 9, 9, 11, 12]
+    assert item["filled"].tolist() == [f in (1, 2, 6, 7, 10) for f in range(1, 13)]
+    assert item["frame"].tolist() == list(range(1, 13))
+    # labels stay those of each frame's own row; the frame without a row is missing
+    assert item["expr"].tolist() == [f % 7 if f != 10 else -1 for f in range(1, 13)]
+    assert float(item["valence"][9]) == -5.0 and float(item["valence"][5]) == pytest.approx(0.06)
+    assert item["row"][9] == -1
+
+
+def test_drop_gapped_reproduces_the_code_and_video_without_crops_is_listed(tmp_path):
+    table = video_table(tmp_path, {"a": 24, "b": 5}, no_crop={("a", 10)} | {("b", f) for f in range(1, 6)})
+    dataset = SequenceDataset(table, length=8, size=16, train=False, drop_gapped=True)
+    assert dataset.videos_without_crops == ["b"]
+    assert [int(w["frame"][0]) for w in _windows(dataset)] == [1, 17]  # 9..16 has a gap
+    kept = SequenceDataset(table, length=8, size=16, train=False)
+    assert len(kept) == 3 and all(w["video"] == "a" for w in _windows(kept))
+
+
+def test_short_video_is_padded_and_padding_is_never_new(tmp_path):
+    table = video_table(tmp_path, {"short": 5})
+    item = SequenceDataset(table, length=8, size=16, train=False)[0]
+    assert item["images"].shape == (8, 3, 16, 16)
+    assert item["frame"].tolist() == [1, 2, 3, 4, 5, 0, 0, 0]
+    assert item["new"].tolist() == [True] * 5 + [False] * 3
+    assert item["filled"].tolist() == [False] * 5 + [True] * 3
+    assert frame_numbers_from_pixels(item["images"]).tolist() == [1, 2, 3, 4, 5, 5, 5, 5]
+    assert item["expr"].tolist()[5:] == [-1, -1, -1]
+
+
+def test_one_augmentation_draw_per_sequence(tmp_path):
+    # 134-px noise frames: no resize, so each crop is an exact slice of its own frame.
+    rows = []
+    for frame in range(1, 7):
+        relative = f"v/{frame:05d}.jpg"
+        write_jpeg(tmp_path / relative, noise(134, seed=frame))
+        rows.append({"video": "v", "frame": frame, "path": relative, "expr": 0, "valence": 0.0, "arousal": 0.0})
+    table = pd.DataFrame(rows)
+    table.attrs["root"] = str(tmp_path)
+    dataset = SequenceDataset(table, length=3, stride=1, train=True, seed=2)
+    draws = set()
+    for index in range(len(dataset)):
+        item = dataset[index]
+        top, left, flip = int(item["top"]), int(item["left"]), bool(item["flipped"])
+        draws.add((top, left, flip))
+        for position, frame in enumerate(item["frame"].tolist()):
+            source = read_image(tmp_path / f"v/{frame:05d}.jpg")[:, top : top + 112, left : left + 112]
+            assert torch.equal(item["images"][position], source.flip(-1) if flip else source)
+    assert len(draws) > 1  # windows do get different draws
+
+
+def test_paper_code_sequence_augmentation_is_diagonal_and_tied_to_flip(tmp_path):
+    table = video_table(tmp_path, {"vid": 60})
+    dataset = SequenceDataset(table, length=4, stride=1, size=16, train=True, augmentation="paper-code")
+    batch = dataset.__getitems__(list(range(len(dataset))))
+    span = int(1.2 * 16) - 16  # 3
+    assert torch.equal(batch["top"], batch["left"])
+    # v < 1/2 <=> flip; offset int(span·v) is then <= span/2
+    assert torch.all(batch["top"][batch["flipped"]] <= span // 2 + (span % 2))
+    assert torch.all(batch["top"][~batch["flipped"]] >= span // 2)
+    assert batch["flipped"].any() and not batch["flipped"].all()
+
+
+def test_unreadable_frame_in_window_is_substituted_flagged_and_counted(tmp_path):
+    table = video_table(tmp_path, {"vid": 8})
+    bad = tmp_path / table["path"].iloc[4]  # frame 5
+    bad.write_bytes(bad.read_bytes()[:40])
+    loader = make_loader(SequenceDataset(table, length=8, size=16, train=False), batch_size=2, workers=0)
+    (batch,) = list(loader)
+    assert frame_numbers_from_pixels(batch["images"][0]).tolist() == [1, 2, 3, 4, 4, 6, 7, 8]
+    assert batch["filled"][0].tolist() == [False] * 4 + [True] + [False] * 3
+    assert int(batch["expr"][0, 4]) == 5 % 7  # its label is still there
+    assert loader.n_unreadable == 1 and loader.unreadable_rows == {4} and loader.n_dropped == 0
+
+
+def test_window_without_any_readable_frame_is_dropped(tmp_path):
+    table = video_table(tmp_path, {"a": 4, "b": 4})
+    for path in table["path"][table["video"] == "a"]:
+        (tmp_path / path).write_bytes(b"")
+    loader = make_loader(SequenceDataset(table, length=4, size=16, train=False), batch_size=2, workers=0)
+    (batch,) = list(loader)
+    assert batch["video"] == ["b"] and batch["images"].shape == (1, 4, 3, 16, 16)
+    assert loader.n_dropped == 1 and loader.n_unreadable == 4
+
+
+def test_sequence_batches_keep_uint8_and_stack(tmp_path):
+    table = video_table(tmp_path, {"a": 10, "b": 9})
+    loader = make_loader(SequenceDataset(table, length=4, size=16, train=True), batch_size=3, workers=0)
+    batches = list(loader)
+    assert sum(len(b["video"]) for b in batches) == len(loader.dataset)
+    first = batches[0]
+    assert first["images"].dtype == torch.uint8 and first["images"].shape == (3, 4, 3, 16, 16)
+    assert first["new"].shape == first["filled"].shape == first["expr"].shape == (3, 4)
+    assert first["valence"].dtype == torch.float32
+
+
+# --------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------
+
+
+def test_normalize_on_device_matches_hand_computation():
+    pixels = torch.from_numpy(rng_global.integers(0, 256, size=(2, 3, 5, 4)).astype(np.uint8))
+    out = normalize_on_device(pixels, device="cpu")
+    mean = np.array(IMAGENET.mean).reshape(3, 1, 1)
+    std = np.array(IMAGENET.std).reshape(3, 1, 1)
+    expected = (pixels.numpy().astype(np.float64) / 255.0 - mean) / std
+    assert out.dtype == torch.float32 and out.shape == pixels.shape
+    np.testing.assert_allclose(out.numpy(), expected, atol=2e-6)
+    assert pixels.dtype == torch.uint8  # input untouched
+
+    # The authors' FER+ backbone: pixel·255/255 − mean, std 1.
+    ferplus = normalize_on_device(pixels, FERPLUS.mean, FERPLUS.std, "cpu", scale=FERPLUS.scale)
+    hand = pixels.numpy().astype(np.float64) - np.array([131.0912, 103.8827, 91.4953]).reshape(3, 1, 1)
+    np.testing.assert_allclose(ferplus.numpy(), hand, atol=1e-4)
+    np.testing.assert_allclose(InputNormalizer("ferplus")(pixels).numpy(), hand, atol=1e-4)
+    np.testing.assert_allclose(InputNormalizer()(pixels).numpy(), expected, atol=2e-6)
+
+
+def test_normalize_handles_sequences_layouts_and_rejects_floats():
+    batch = torch.randint(0, 256, (2, 4, 3, 6, 6), dtype=torch.uint8)
+    out = normalize_on_device(batch, mean=(0, 0, 0), std=(1, 1, 1), scale=1.0)
+    assert out.shape == (2, 4, 3, 6, 6) and torch.equal(out, batch.float())
+    frames = batch[0].contiguous(memory_format=torch.channels_last)
+    assert normalize_on_device(frames).is_contiguous(memory_format=torch.channels_last)
+    assert normalize_on_device(frames, channels_last=False).is_contiguous()
+    assert normalize_on_device(batch[0], channels_last=True).is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(TypeError):
+        normalize_on_device(batch.float())
+    with pytest.raises(ValueError):
+        normalize_on_device(torch.zeros((2, 4, 6, 6), dtype=torch.uint8))
+    with pytest.raises(ValueError):
+        InputNormalizer("no-such-preset")
+
+
+def test_normalize_into_reused_buffer_and_any_layout():
+    pixels = torch.randint(0, 256, (3, 3, 4, 5), dtype=torch.uint8)
+    expected = normalize_on_device(pixels.contiguous(), channels_last=False)
+    buffer = torch.full((3, 3, 4, 5), float("nan"))
+    result = normalize_on_device(pixels, out=buffer)
+    assert result.data_ptr() == buffer.data_ptr()
+    torch.testing.assert_close(buffer, expected)
+    strided = pixels.transpose(-1, -2).contiguous().transpose(-1, -2)  # neither layout
+    torch.testing.assert_close(normalize_on_device(strided), expected)
+    with pytest.raises(ValueError):
+        normalize_on_device(pixels, out=torch.empty((2, 3, 4, 5)))
+
+
+def test_loader_batch_normalises_to_model_input(tmp_path):
+    table = frame_table(tmp_path, [grey(255, 32), grey(0, 32)])
+    (batch,) = list(make_loader(FrameDataset(table, size=32, train=False), batch_size=2, workers=0))
+    assert batch["image"].dtype == torch.uint8
+    out = normalize_on_device(batch["image"], device="cpu")
+    white = (1 - np.array(IMAGENET.mean)) / np.array(IMAGENET.std)
+    black = -np.array(IMAGENET.mean) / np.array(IMAGENET.std)
+    np.testing.assert_allclose(out[0, :, 16, 16].numpy(), white, atol=0.02)
+    np.testing.assert_allclose(out[1, :, 16, 16].numpy(), black, atol=0.02)

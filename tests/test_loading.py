@@ -130,7 +130,8 @@ def test_read_images_decodes_and_rejects_truncated_and_missing(tmp_path):
 
     Image.fromarray(pixels).save(tmp_path / "lossless.png")
 
-    images = read_images([tmp_path / n for n in ("good.jpg", "truncated.jpg", "missing.jpg", "text.jpg", "lossless.png")])
+    names = ("good.jpg", "truncated.jpg", "missing.jpg", "text.jpg", "lossless.png")
+    images = read_images([tmp_path / name for name in names])
     assert images[0] is not None and images[0].dtype == torch.uint8 and images[0].shape == (3, 40, 40)
     # Same pixels as PIL's decoder (both libjpeg); PNG is exact.
     reference = np.asarray(Image.open(tmp_path / "good.jpg").convert("RGB")).astype(int)
@@ -156,6 +157,17 @@ def test_frame_item_is_uint8_with_labels_and_skips_rows_without_crop(tmp_path):
     assert item["valence"].dtype == torch.float32 and float(item["valence"]) == pytest.approx(table["valence"].iloc[2])
     assert float(item["arousal"]) == pytest.approx(table["arousal"].iloc[2])
     assert abs(int(item["image"][0, 56, 56]) - 20) <= 1  # the image of table row 2
+
+
+def test_action_unit_columns_become_a_per_item_vector(tmp_path):
+    au1, au12 = np.array([1, -1], np.int8), np.array([0, 1], np.int8)
+    table = frame_table(tmp_path, [grey(9, 16), grey(99, 16)], AU1=au1, AU12=au12)
+    batch = FrameDataset(table, size=16).__getitems__([0, 1])
+    assert batch["au"].dtype == torch.int8 and batch["au"].tolist() == [[1, 0], [-1, 1]]
+    videos = video_table(tmp_path / "v", {"vid": 3})
+    videos["AU4"] = np.array([1, 0, 1], np.int8)
+    item = SequenceDataset(videos, length=5, size=16, train=False)[0]
+    assert item["au"].shape == (5, 1) and item["au"][:, 0].tolist() == [1, 0, 1, -1, -1]  # padding: missing
 
 
 def test_eval_transform_is_resize_134_then_centre_crop(tmp_path):
@@ -187,10 +199,23 @@ def test_training_crops_are_the_drawn_translation_and_flip(tmp_path):
         assert not torch.equal(batch["image"][k], other.flip(-1) if flips[k] else other)
 
 
+def test_images_of_different_sizes_are_resized_by_shorter_side(tmp_path):
+    # ExpW-like crops of any size: shorter side to int(1.2·16) = 19, then the crop.
+    table = frame_table(tmp_path, [noise(40, seed=2)[:, :28], noise(24, seed=3)])
+    batch = FrameDataset(table, size=16, train=False).__getitems__([0, 1])
+    assert batch["image"].shape == (2, 3, 16, 16)
+    for k in range(2):
+        decoded = read_image(tmp_path / table["path"].iloc[k])
+        expected = TF.center_crop(TF.resize(decoded, [19], antialias=True), [16])
+        assert (batch["image"][k].int() - expected.int()).abs().max() <= 1
+    assert batch["top"].tolist() == [round((int(19 * 40 / 28) - 16) / 2), 2] and batch["left"].tolist() == [2, 2]
+
+
 def test_crop_and_flip_reverses_columns_and_shares_sources():
     images = torch.arange(2 * 1 * 4 * 5, dtype=torch.uint8).reshape(2, 1, 4, 5)
-    out = crop_and_flip(images, torch.tensor([0, 1, 1]), torch.tensor([2, 0, 0]), torch.tensor([False, True, False]), 3,
-                        source=torch.tensor([1, 0, 0]))
+    top, left = torch.tensor([0, 1, 1]), torch.tensor([2, 0, 0])
+    flip = torch.tensor([False, True, False])
+    out = crop_and_flip(images, top, left, flip, 3, source=torch.tensor([1, 0, 0]))
     assert out.shape == (3, 1, 3, 3) and out.dtype == torch.uint8
     assert torch.equal(out[0], images[1, :, 0:3, 2:5])
     assert torch.equal(out[1], images[0, :, 1:4, 0:3].flip(-1))
@@ -212,10 +237,22 @@ def test_draws_are_uniform_offsets_and_fair_flips():
     assert not np.array_equal(draws, augmentation_draws(seed=5, epoch=1, item=np.arange(20000)))
 
 
+def test_training_offsets_are_uniform_over_every_shift(tmp_path):
+    # 16-px crops: resized to int(1.2·16) = 19, so offsets 0..3 on each axis.
+    table = frame_table(tmp_path, [noise(16, seed=0)])
+    dataset = FrameDataset(table, size=16, train=True, seed=4)
+    batch = dataset.__getitems__([(epoch, 0) for epoch in range(800)])
+    for offsets in (batch["top"], batch["left"]):
+        counts = np.bincount(offsets.numpy(), minlength=4)
+        assert len(counts) == 4 and counts.min() > 150  # ~200 each, the extreme shifts included
+    assert 0.4 < batch["flipped"].float().mean() < 0.6
+
+
 def _epoch_draws(loader) -> dict[int, tuple]:
     seen = {}
     for batch in loader:
-        for row, top, left, flip, image in zip(batch["row"], batch["top"], batch["left"], batch["flipped"], batch["image"]):
+        columns = (batch["row"], batch["top"], batch["left"], batch["flipped"], batch["image"])
+        for row, top, left, flip, image in zip(*columns):
             seen[int(row)] = (int(top), int(left), bool(flip), image.sum().item())
     return seen
 
@@ -262,6 +299,9 @@ def test_truncated_jpeg_is_skipped_and_counted(tmp_path, workers):
     assert loader.n_unreadable == 2 and loader.unreadable_rows == {3, 5} and loader.n_dropped == 2
     for batch in loader:  # counts accumulate over passes
         assert batch["image"].shape[0] == len(batch["row"]) == len(batch["expr"])
+        # labels travel from workers as numpy but arrive as tensors
+        assert isinstance(batch["expr"], torch.Tensor) and batch["expr"].dtype == torch.int64
+        assert isinstance(batch["valence"], torch.Tensor) and batch["valence"].dtype == torch.float32
     assert loader.n_unreadable == 4 and loader.n_dropped == 4
     loader.reset_counts()
     assert loader.n_unreadable == 0
@@ -322,6 +362,7 @@ def test_gaps_are_filled_from_the_nearest_earlier_crop_and_flagged(tmp_path):
     no_crop = {("vid", 1), ("vid", 2), ("vid", 6), ("vid", 7)}
     table = video_table(tmp_path, {"vid": 12}, no_crop=no_crop, no_row={("vid", 10)})
     item = SequenceDataset(table, length=12, size=16, train=False)[0]
+    assert item["unreadable"] == []  # gaps are filled from the table, not by failed reads
     shown = frame_numbers_from_pixels(item["images"])
     # leading gap: the first later crop (3); inner gaps: the previous crop; 10 has no row
     assert shown.tolist() == [3, 3, 3, 4, 5, 5, 5, 8, 9, 9, 11, 12]

@@ -57,7 +57,6 @@ def _allowed(characters: bytes) -> np.ndarray:
 
 
 _INT_CHARACTERS = _allowed(b"0123456789+-, \t\n")
-_FLOAT_CHARACTERS = _allowed(b"0123456789+-.eE, \t\n")
 _INT_TOKEN = re.compile(r"[+-]?\d+")
 _FLOAT_TOKEN = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _FRAME_FILE = re.compile(r"(\d+)\.jpg")
@@ -147,9 +146,26 @@ def _small_integers(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
 
 
 def _fast_parse(body: bytes, n_rows: int, n_values: int, integer: bool) -> np.ndarray | None:
-    """Vectorised parse of well-formed rows; None when anything looks off."""
+    """Vectorised parse of well-formed rows; None when anything looks off.
+
+    Integers (EXPR, AU) are checked byte-wise and read directly. Floats (VA) go through
+    pandas' C reader, whose leniencies are closed here: quotes and NUL bytes are refused,
+    skipped blank lines show as a row count mismatch, NaN/inf as non-finite values.
+    The slow path then finds and names the exact problem.
+    """
+    if not integer:
+        if b'"' in body or b"\0" in body:
+            return None
+        try:
+            values = pd.read_csv(io.BytesIO(body), header=None, engine="c", na_filter=False,
+                                 dtype=np.float64).to_numpy()
+        except (ValueError, OverflowError, TypeError, UnicodeDecodeError, pd.errors.ParserError):
+            return None
+        if values.shape != (n_rows, n_values) or not np.isfinite(values).all():
+            return None
+        return values
     buffer = np.frombuffer(body, dtype=np.uint8)
-    if not (_INT_CHARACTERS if integer else _FLOAT_CHARACTERS)[buffer].all():
+    if not _INT_CHARACTERS[buffer].all():
         return None
     separators = np.flatnonzero((buffer == _COMMA) | (buffer == _NEWLINE))
     if separators.size != n_rows * n_values - 1:
@@ -162,21 +178,18 @@ def _fast_parse(body: bytes, n_rows: int, n_values: int, integer: bool) -> np.nd
     lengths = np.diff(bounds) - 1
     if lengths.min() <= 0:
         return None  # an empty field or row
+    values = _small_integers(buffer, bounds[:-1] + 1, lengths)
+    if values is not None:
+        return values.reshape(n_rows, n_values)
     try:
-        values = _small_integers(buffer, bounds[:-1] + 1, lengths) if integer else None
-        if values is not None:
-            values = values.reshape(n_rows, n_values)
-        elif n_values == 1 and integer:
+        if n_values == 1:
             values = np.array(body.split(b"\n"), dtype=np.int64)[:, None]
         else:
-            frame = pd.read_csv(io.BytesIO(body), header=None, engine="c", skipinitialspace=True,
-                                na_filter=False, dtype=np.int64 if integer else np.float64)
-            values = frame.to_numpy()
+            values = pd.read_csv(io.BytesIO(body), header=None, engine="c", na_filter=False,
+                                 dtype=np.int64).to_numpy()
     except (ValueError, OverflowError, TypeError, pd.errors.ParserError):
         return None
-    if values.shape != (n_rows, n_values):
-        return None
-    return values
+    return values if values.shape == (n_rows, n_values) else None
 
 
 def _slow_parse(text: TextFile, n_values: int, integer: bool, kind: str, first_row: int = 0) -> np.ndarray:

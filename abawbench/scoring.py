@@ -281,7 +281,8 @@ def video_statistics(spec: TrackSpec, truth: list[np.ndarray], prediction: list[
     pred = np.concatenate(prediction) if n_videos else np.zeros((0, spec.n_values))
     video = np.repeat(np.arange(n_videos), lengths)
     keep = valid_mask(spec, gt)
-    gt, pred, video = gt[keep], pred[keep], video[keep]
+    if not keep.all():
+        gt, pred, video = gt[keep], pred[keep], video[keep]
     n_frames = np.bincount(video, minlength=n_videos)
     if spec.track == "expr":
         k = spec.n_classes
@@ -294,28 +295,30 @@ def video_statistics(spec: TrackSpec, truth: list[np.ndarray], prediction: list[
         stats = np.bincount(flat.ravel(), minlength=n_videos * a * 4).reshape(n_videos, a, 4)
     else:
         stats = np.zeros((n_videos, 2, 6))
-        for dim in range(2):
-            x, y = pred[:, dim].astype(np.float64), gt[:, dim].astype(np.float64)
-            mean_x = _video_means(x, video, n_frames)
-            mean_y = _video_means(y, video, n_frames)
-            dx, dy = x - mean_x[video], y - mean_y[video]
-            stats[:, dim] = np.stack([n_frames, mean_x, mean_y,
-                                      np.bincount(video, dx * dx, minlength=n_videos),
-                                      np.bincount(video, dy * dy, minlength=n_videos),
-                                      np.bincount(video, dx * dy, minlength=n_videos)], axis=-1)
+        stats[:, :, 0] = n_frames[:, None]
+        scored = np.flatnonzero(n_frames)
+        if scored.size:
+            # frames are video-contiguous: segment sums by reduceat over the non-empty videos
+            starts = np.concatenate(([0], np.cumsum(n_frames[scored])[:-1]))
+            counts = n_frames[scored]
+            for dim in range(2):
+                x = np.ascontiguousarray(pred[:, dim], dtype=np.float64)
+                y = np.ascontiguousarray(gt[:, dim], dtype=np.float64)
+                mean_x, mean_y = _segment_means(x, starts, counts), _segment_means(y, starts, counts)
+                dx, dy = x - np.repeat(mean_x, counts), y - np.repeat(mean_y, counts)
+                stats[scored, dim, 1:] = np.stack([mean_x, mean_y, np.add.reduceat(dx * dx, starts),
+                                                   np.add.reduceat(dy * dy, starts),
+                                                   np.add.reduceat(dx * dy, starts)], axis=-1)
     return stats, n_frames
 
 
-def _video_means(values: np.ndarray, video: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
-    """Mean per video of video-contiguous ``values``; exact for a constant video, so that
-    its centred deviations are exactly 0 (a constant prediction then has CCC exactly 0)."""
-    means = np.bincount(video, values, minlength=n_frames.size) / np.maximum(n_frames, 1)
-    nonempty = np.flatnonzero(n_frames)
-    if nonempty.size:
-        starts = np.concatenate(([0], np.cumsum(n_frames[nonempty])[:-1]))
-        low, high = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
-        constant = low == high
-        means[nonempty[constant]] = low[constant]
+def _segment_means(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean of each non-empty segment; exact for a constant segment, so that its centred
+    deviations are exactly 0 (a constant prediction then has CCC exactly 0)."""
+    means = np.add.reduceat(values, starts) / counts
+    low, high = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+    constant = low == high
+    means[constant] = low[constant]
     return means
 
 

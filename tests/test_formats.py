@@ -40,6 +40,8 @@ def test_editor_artefacts_are_tolerated_and_change_nothing(tmp_path):
     ("valence,arousal\n0x1,0\n", 2, "'0x1'"),
     ("valence,arousal\n0.1,0.2\n-1.0001,0\n", 3, "[-1, 1]"),
     ("Valence,Arousal\n0.1,0.2\n", 1, "header"),
+    ('valence,arousal\n0.1,0.2\n"0.3",0.1\n', 3, "'\"0.3\"'"),  # pandas would unquote it
+    ("valence,arousal\n0.1,0.2\n0.3,0.1\x00\n", 3, r"0.1\x00"),
 ])
 def test_va_errors_name_file_and_line(tmp_path, content, line, fragment):
     path = write(tmp_path, "v.txt", content)

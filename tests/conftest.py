@@ -1,5 +1,20 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 # test modules share small reference helpers (e.g. test_metrics.reference_ccc)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory):
+    """One synthetic dataset (all four databases) for the reader and index tests: ``(root, manifest)``.
+
+    10 videos: enough for every planted quirk, including the unannotated test video.
+    Tests that edit files work on copies.
+    """
+    from abawbench.data.synth import synthesize
+
+    out = tmp_path_factory.mktemp("synthetic_data")
+    return out, synthesize(out, videos=10, frames=48, seed=5)

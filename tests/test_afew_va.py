@@ -11,14 +11,11 @@ import pytest
 from PIL import Image
 
 from abawbench.data.afew_va import AFEW_VA_SCALE, landmark_boxes, read_afew_va
-from abawbench.data.synth import synthesize
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth")
-    manifest = synthesize(out, videos=8, frames=48, seed=5)
-    return out, manifest
+def synth(synthetic_data):
+    return synthetic_data
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,12 @@ from PIL import Image
 
 from abawbench.data.affectnet import (AFFECTNET_CLASSES, AFFECTNET_COLUMNS, AFFECTNET_DROPPED,
                                       AFFECTNET_TO_AFFWILD2, read_affectnet)
-from abawbench.data.synth import synthesize
 from abawbench.tracks import EXPR_CLASSES_7
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth")
-    manifest = synthesize(out, videos=6, frames=30, seed=7)
-    return out, manifest
+def synth(synthetic_data):
+    return synthetic_data
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,11 @@ from click.testing import CliRunner
 
 from abawbench.cli import main
 from abawbench.data import affwild2
-from abawbench.data.synth import synthesize
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth")
-    manifest = synthesize(out, videos=12, frames=60, seed=3)
-    return out, manifest
+def synthetic(synthetic_data):
+    return synthetic_data
 
 
 @pytest.mark.parametrize("layout", ["affwild2_abaw2", "affwild2_abaw6"])

@@ -10,15 +10,12 @@ import pytest
 from PIL import Image
 
 from abawbench.data.expw import EXPW_CLASSES, EXPW_TO_AFFWILD2, read_expw
-from abawbench.data.synth import synthesize
 from abawbench.tracks import EXPR_CLASSES_7
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth")
-    manifest = synthesize(out, videos=6, frames=30, seed=11)
-    return out, manifest
+def synth(synthetic_data):
+    return synthetic_data
 
 
 @pytest.fixture(scope="module")

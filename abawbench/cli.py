@@ -47,6 +47,9 @@ def _write_json(path: Path | None, payload: dict) -> None:
 @click.version_option(__version__, prog_name="abawbench")
 def main():
     """Score, check and compare ABAW submissions and runs."""
+    from abawbench.runtime import tune_allocator
+
+    tune_allocator()
 
 
 track_option = click.option("--track", required=True, type=click.Choice(TRACKS, case_sensitive=False),

@@ -18,7 +18,6 @@ After both, a module fixture prints images/s of both and their ratio and writes
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -154,38 +153,16 @@ def test_fast_pipeline(benchmark, crops):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_ratio(request):
-    """After both benchmarks: print images/s and fast / naive, save .benchmarks/loading.json.
-
-    A module fixture's teardown rather than a test, so ``--benchmark-only`` (which skips
-    tests without the benchmark fixture) still prints it.
-    """
+def report_ratio(publish):
+    """After both benchmarks: print images/s and fast / naive, save .benchmarks/loading.json."""
     yield
     if not {"naive", "fast"} <= RESULTS.keys():
         return
-    from rich.console import Console
-    from rich.table import Table
-
     ratio = RESULTS["fast"] / RESULTS["naive"]
-    table = Table(title=f"frame loading: {N_IMAGES} JPEG crops 112×112, batch {BATCH_SIZE}, {WORKERS} workers")
-    table.add_column("path")
-    table.add_column("images/s", justify="right")
-    table.add_row("naive (PIL + torchvision.transforms)", f"{RESULTS['naive']:.0f}")
-    table.add_row("fast (make_loader + normalize_on_device)", f"{RESULTS['fast']:.0f}")
-    table.add_row("ratio fast / naive", f"{ratio:.2f}x")
-    record = {
-        "images": N_IMAGES,
-        "batch_size": BATCH_SIZE,
-        "workers": WORKERS,
-        "cpus": os.cpu_count(),
-        "naive_images_per_s": RESULTS["naive"],
-        "fast_images_per_s": RESULTS["fast"],
-        "ratio": ratio,
-    }
-    out = Path(".benchmarks")
-    out.mkdir(exist_ok=True)
-    (out / "loading.json").write_text(json.dumps(record, indent=2) + "\n")
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        Console().print()
-        Console().print(table)
+    record = {"images": N_IMAGES, "batch_size": BATCH_SIZE, "workers": WORKERS, "cpus": os.cpu_count(),
+              "naive_images_per_s": RESULTS["naive"], "fast_images_per_s": RESULTS["fast"], "ratio": ratio}
+    publish(f"frame loading: {N_IMAGES} JPEG crops 112×112, batch {BATCH_SIZE}, {WORKERS} workers",
+            ["path", "images/s"],
+            [["naive (PIL + torchvision.transforms)", f"{RESULTS['naive']:.0f}"],
+             ["fast (make_loader + normalize_on_device)", f"{RESULTS['fast']:.0f}"],
+             ["ratio fast / naive", f"{ratio:.2f}×"]], "loading", record)

@@ -10,7 +10,6 @@ producing pooled and per-video numbers. The final test prints the ratio.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,18 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
 from abawbench import formats, scoring
+from abawbench.runtime import tune_allocator
 from abawbench.tracks import track_spec
 
 N_VIDEOS = 70
 N_FRAMES = 300_000
 RESULTS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def allocator_as_the_cli_sets_it():
+    """The CLI tunes glibc's allocator (abawbench.runtime); both scorers run under it."""
+    tune_allocator()
 
 
 @pytest.fixture(scope="session")
@@ -111,21 +117,15 @@ def test_naive_scorer(benchmark, validation_sized):
     RESULTS["naive"] = benchmark.stats.stats.mean
 
 
-def test_report_speedup(capsys):
+@pytest.fixture(scope="module", autouse=True)
+def report_speedup(publish):
+    """After both scorer benchmarks: print the speed-up, save .benchmarks/scoring.json."""
+    yield
     if not {"abawbench", "naive"} <= set(RESULTS):
-        pytest.skip("run the two scorer benchmarks first")
-    from rich.console import Console
-    from rich.table import Table
-
+        return
     ratio = RESULTS["naive"] / RESULTS["abawbench"]
-    table = Table(title=f"Scoring {N_VIDEOS} videos × 2 tracks ({RESULTS['frames']:,} valid frames), bootstrap off")
-    table.add_column("scorer")
-    table.add_column("mean seconds", justify="right")
-    table.add_row("naive (pandas read_csv per file + scikit-learn)", f"{RESULTS['naive']:.3f}")
-    table.add_row("abawbench score", f"{RESULTS['abawbench']:.3f}")
-    table.add_row("[bold]speed-up[/bold]", f"[bold]{ratio:.1f}×[/bold]")
-    with capsys.disabled():
-        Console(width=100).print(table)
-    out = Path(".benchmarks")
-    out.mkdir(exist_ok=True)
-    (out / "scoring.json").write_text(json.dumps({**RESULTS, "speedup": ratio}, indent=2) + "\n")
+    publish(f"Scoring {N_VIDEOS} videos × 2 tracks ({RESULTS['frames']:,} valid frames), bootstrap off",
+            ["scorer", "mean seconds"],
+            [["naive (pandas read_csv per file + scikit-learn)", f"{RESULTS['naive']:.3f}"],
+             ["abawbench score", f"{RESULTS['abawbench']:.3f}"],
+             ["speed-up", f"{ratio:.1f}×"]], "scoring", {**RESULTS, "speedup": ratio})

@@ -85,3 +85,13 @@ def test_scorer_does_not_import_torch():
     code = "import sys, abawbench.cli, abawbench.scoring; print('torch' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ).stdout
     assert output.strip() == "False"
+
+
+def test_allocator_tuning_takes_effect_on_glibc():
+    import platform
+
+    from abawbench.runtime import tune_allocator
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert tune_allocator() is True

@@ -521,3 +521,38 @@ def test_loader_batch_normalises_to_model_input(tmp_path):
     black = -np.array(IMAGENET.mean) / np.array(IMAGENET.std)
     np.testing.assert_allclose(out[0, :, 16, 16].numpy(), white, atol=0.02)
     np.testing.assert_allclose(out[1, :, 16, 16].numpy(), black, atol=0.02)
+
+
+# ------------------------------------------- the synthetic Aff-Wild2 with every quirk
+
+
+def test_loaders_over_the_synthetic_affwild2_index(synthetic_data):
+    """Index -> frame and sequence loaders on the synthetic tree: the planted corrupt crops are
+    counted and skipped, missing crops are filled and flagged, every frame is covered once."""
+    from abawbench.data import affwild2
+    from abawbench.data.loading import FrameDataset, SequenceDataset, make_loader
+
+    out, manifest = synthetic_data
+    planted = manifest["affwild2_abaw2"]
+    table = affwild2.index(out / "affwild2_abaw2", cache=False)
+    frames = affwild2.frames_of(table, "expr", split="train")
+    corrupt = {(v, f) for v, e in planted["videos"].items() for f in e["corrupt_crops"]}
+    expected_unreadable = sum((v, f) in corrupt for v, f in zip(frames["video"].astype(str), frames["frame"]))
+    assert expected_unreadable >= 1  # synth plants a truncated crop in an EXPR train video
+
+    loader = make_loader(FrameDataset(frames, train=True, seed=0), batch_size=64, workers=0)
+    seen = sum(len(batch["expr"]) for batch in loader)
+    assert loader.n_unreadable == expected_unreadable
+    assert seen == len(frames) - expected_unreadable
+
+    video = next(v for v, e in planted["videos"].items() if e["missing_crops"] and e["split"])
+    rows = table[table["video"] == video]
+    sequences = SequenceDataset(rows, length=32, train=False)
+    covered, filled = [], set()
+    for i in range(len(sequences)):
+        item = sequences[i]
+        new = np.asarray(item["new"])
+        covered += np.asarray(item["frame"])[new].tolist()
+        filled |= set(np.asarray(item["frame"])[np.asarray(item["filled"])].tolist())
+    assert sorted(covered) == sorted(rows["frame"].tolist())  # each frame exactly once
+    assert set(planted["videos"][video]["missing_crops"]) <= filled

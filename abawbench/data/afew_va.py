@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from abawbench.data import MISSING_EXPR
-from abawbench.data.expw import crop_faces, default_cache_dir, relative_to_root, sample_table
+from abawbench.data.crops import crop_faces, default_cache_dir, relative_to_root, sample_table
 
 #: AFEW-VA value / AFEW_VA_SCALE = Aff-Wild2 value.
 AFEW_VA_SCALE = 10.0

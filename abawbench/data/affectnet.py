@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from abawbench.data import MISSING_VA
-from abawbench.data.expw import crop_faces, default_cache_dir, fail_at, parse_rows, relative_to_root, sample_table
+from abawbench.data.crops import crop_faces, default_cache_dir, fail_at, parse_rows, relative_to_root, sample_table
 
 AFFECTNET_CLASSES = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger",
                      "Contempt", "None", "Uncertain", "No-Face")

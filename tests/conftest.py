@@ -18,3 +18,16 @@ def synthetic_data(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("synthetic_data")
     return out, synthesize(out, videos=10, frames=48, seed=5)
+
+
+@pytest.fixture
+def database_copy(synthetic_data, tmp_path):
+    """``database_copy("expw")``: a private copy of one synthetic database (no cached crops) to break."""
+    import shutil
+
+    def make(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copytree(synthetic_data[0] / name, target, ignore=shutil.ignore_patterns(".abawbench_crops"))
+        return target
+
+    return make

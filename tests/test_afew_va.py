@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,18 +13,13 @@ from abawbench.data.afew_va import AFEW_VA_SCALE, landmark_boxes, read_afew_va
 
 
 @pytest.fixture(scope="module")
-def synth(synthetic_data):
-    return synthetic_data
-
-
-@pytest.fixture(scope="module")
-def table(synth):
-    out, _ = synth
+def table(synthetic_data):
+    out, _ = synthetic_data
     return read_afew_va(out / "afew_va")
 
 
-def test_json_has_the_real_structure(synth):
-    out, manifest = synth
+def test_json_has_the_real_structure(synthetic_data):
+    out, manifest = synthetic_data
     for clip, info in manifest["afew_va"]["samples"].items():
         record = json.loads((out / "afew_va" / clip / f"{clip}.json").read_text())
         assert set(record) == {"actor", "frames", "video_id"} and record["video_id"] == clip
@@ -37,8 +31,8 @@ def test_json_has_the_real_structure(synth):
         assert sorted(p.name for p in (out / "afew_va" / clip).glob("*.png")) == [f"{k}.png" for k in info["keys"]]
 
 
-def test_values_read_back_divided_by_ten(synth, table):
-    _, manifest = synth
+def test_values_read_back_divided_by_ten(synthetic_data, table):
+    _, manifest = synthetic_data
     rows = []
     for clip, info in manifest["afew_va"]["samples"].items():
         rows.append(pd.DataFrame({"video": clip, "frame": np.arange(1, len(info["keys"]) + 1),
@@ -54,9 +48,9 @@ def test_values_read_back_divided_by_ten(synth, table):
     assert table["source"].iloc[0] == "afew_va" and table["frame"].min() == 1
 
 
-def test_crops_follow_the_landmarks(synth, table):
+def test_crops_follow_the_landmarks(synthetic_data, table):
     """The crop is the landmark box with a margin: its middle is skin, not scenery."""
-    out, _ = synth
+    out, _ = synthetic_data
     row = table.iloc[3]
     record = json.loads((out / "afew_va" / row["video"] / f"{row['video']}.json").read_text())
     points = np.asarray(record["frames"][f"{row['frame'] - 1:05d}"]["landmarks"])
@@ -71,15 +65,15 @@ def test_crops_follow_the_landmarks(synth, table):
     assert np.abs(centre - nose).sum() < 60
 
 
-def test_corrupt_frame_skipped(synth, table):
-    _, manifest = synth
+def test_corrupt_frame_skipped(synthetic_data, table):
+    _, manifest = synthetic_data
     (clip, key), = manifest["afew_va"]["corrupt_frames"]
     assert not ((table["video"] == clip) & (table["frame"] == int(key) + 1)).any()
     assert [s["image"].endswith(f"{clip}/{key}.png") for s in table.attrs["skipped"]] == [True]
 
 
-def test_crops_are_cached(synth, table):
-    out, _ = synth
+def test_crops_are_cached(synthetic_data, table):
+    out, _ = synthetic_data
     cache = out / "afew_va" / ".abawbench_crops" / "112"
     before = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     again = read_afew_va(out / "afew_va")
@@ -88,11 +82,8 @@ def test_crops_are_cached(synth, table):
 
 
 @pytest.fixture
-def copy(synth, tmp_path):
-    out, _ = synth
-    root = tmp_path / "afew_va"
-    shutil.copytree(out / "afew_va", root, ignore=shutil.ignore_patterns(".abawbench_crops"))
-    return root
+def copy(database_copy):
+    return database_copy("afew_va")
 
 
 @pytest.mark.parametrize("change, message", [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -15,13 +14,8 @@ from abawbench.tracks import EXPR_CLASSES_7
 
 
 @pytest.fixture(scope="module")
-def synth(synthetic_data):
-    return synthetic_data
-
-
-@pytest.fixture(scope="module")
-def training(synth):
-    out, _ = synth
+def training(synthetic_data):
+    out, _ = synthetic_data
     return read_affectnet(out / "affectnet", "training")
 
 
@@ -33,16 +27,16 @@ def test_map_names_agree():
     assert AFFECTNET_TO_AFFWILD2 == (0, 4, 5, 6, 3, 2, 1) and AFFECTNET_DROPPED == (7, 8, 9, 10)
 
 
-def test_csv_header_exact(synth):
-    out, _ = synth
+def test_csv_header_exact(synthetic_data):
+    out, _ = synthetic_data
     for split in ("training", "validation"):
         first = (out / "affectnet/Manually_Annotated_file_lists" / f"{split}.csv").read_text().splitlines()[0]
         assert first == ",".join(AFFECTNET_COLUMNS)
 
 
 @pytest.mark.parametrize("split", ["training", "validation"])
-def test_labels_read_back_as_drawn(synth, split):
-    out, manifest = synth
+def test_labels_read_back_as_drawn(synthetic_data, split):
+    out, manifest = synthetic_data
     table = read_affectnet(out / "affectnet", split)
     info = manifest["affectnet"]["splits"][split]
     drawn = pd.DataFrame(info["samples"])
@@ -63,20 +57,20 @@ def test_labels_read_back_as_drawn(synth, split):
     assert table["expr"].dtype == np.int8 and table["valence"].dtype == np.float32
 
 
-def test_every_dropped_class_present_in_training(synth):
-    _, manifest = synth
+def test_every_dropped_class_present_in_training(synthetic_data):
+    _, manifest = synthetic_data
     assert set(manifest["affectnet"]["splits"]["training"]["dropped"]) == {"7", "8", "9", "10"}
 
 
-def test_corrupt_image_skipped(synth, training):
-    _, manifest = synth
+def test_corrupt_image_skipped(synthetic_data, training):
+    _, manifest = synthetic_data
     corrupt = manifest["affectnet"]["splits"]["training"]["corrupt_images"]
     assert len(corrupt) == 1 and not training["image"].isin(corrupt).any()
     assert len(training.attrs["skipped"]) == 1 and training.attrs["skipped"][0]["image"].endswith(corrupt[0])
 
 
-def test_crop_is_the_box(synth, training):
-    out, manifest = synth
+def test_crop_is_the_box(synthetic_data, training):
+    out, manifest = synthetic_data
     sample = next(s for s in manifest["affectnet"]["splits"]["training"]["samples"]
                   if s["expr"] is not None and not s["corrupt"])
     rows = pd.read_csv(out / "affectnet/Manually_Annotated_file_lists/training.csv")
@@ -93,8 +87,8 @@ def test_crop_is_the_box(synth, training):
     assert (points[:, 1] >= y - 2).all() and (points[:, 1] <= y + h + 2).all()
 
 
-def test_crops_are_cached(synth, training):
-    out, _ = synth
+def test_crops_are_cached(synthetic_data, training):
+    out, _ = synthetic_data
     cache = out / "affectnet" / ".abawbench_crops" / "112"
     read_affectnet(out / "affectnet", "validation")
     before = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
@@ -110,11 +104,8 @@ def test_unknown_split():
 
 
 @pytest.fixture
-def copy(synth, tmp_path):
-    out, _ = synth
-    root = tmp_path / "affectnet"
-    shutil.copytree(out / "affectnet", root, ignore=shutil.ignore_patterns(".abawbench_crops"))
-    return root
+def copy(database_copy):
+    return database_copy("affectnet")
 
 
 def _edit_field(line: str, index: int, value: str) -> str:

@@ -1,4 +1,4 @@
-"""Aff-Wild2 indexing, splits and `data check`, against the synthetic data's manifest."""
+"""Aff-Wild2 indexing, splits and `data check`, against the synthetic_data data's manifest."""
 
 import json
 import os
@@ -12,14 +12,9 @@ from abawbench.cli import main
 from abawbench.data import affwild2
 
 
-@pytest.fixture(scope="module")
-def synthetic(synthetic_data):
-    return synthetic_data
-
-
 @pytest.mark.parametrize("layout", ["affwild2_abaw2", "affwild2_abaw6"])
-def test_check_reports_exactly_the_manifest(synthetic, layout):
-    out, manifest = synthetic
+def test_check_reports_exactly_the_manifest(synthetic_data, layout):
+    out, manifest = synthetic_data
     planted = manifest[layout]
     report = affwild2.check(out / layout)
     assert report["edition"] == ("abaw2" if layout.endswith("abaw2") else "abaw3+")
@@ -42,8 +37,8 @@ def test_check_reports_exactly_the_manifest(synthetic, layout):
     assert report["videos"]["unannotated"] == sorted(planted["unannotated_videos"])
 
 
-def test_index_rows_labels_and_quirks(synthetic):
-    out, manifest = synthetic
+def test_index_rows_labels_and_quirks(synthetic_data):
+    out, manifest = synthetic_data
     table = affwild2.index(out / "affwild2_abaw2", cache=False)
     planted = manifest["affwild2_abaw2"]
     video = next(v for v, e in planted["videos"].items() if e["missing_crops"])
@@ -67,11 +62,11 @@ def test_index_rows_labels_and_quirks(synthetic):
     assert table["expr"].dtype == np.int8 and table["valence"].dtype == np.float32
 
 
-def test_index_cache_is_used_and_rebuilt_when_annotations_change(synthetic, tmp_path):
+def test_index_cache_is_used_and_rebuilt_when_annotations_change(synthetic_data, tmp_path):
     import shutil
 
     root = tmp_path / "copy"
-    shutil.copytree(synthetic[0] / "affwild2_abaw2" / "annotations", root / "annotations")
+    shutil.copytree(synthetic_data[0] / "affwild2_abaw2" / "annotations", root / "annotations")
     first = affwild2.index(root)
     assert (root / affwild2.CACHE_NAME).is_file()
     again = affwild2.index(root)
@@ -87,8 +82,8 @@ def test_index_cache_is_used_and_rebuilt_when_annotations_change(synthetic, tmp_
     assert int(row["expr"].item()) == int(lines[1])
 
 
-def test_holdout_is_video_disjoint_keeps_subjects_together_and_is_deterministic(synthetic):
-    out, _ = synthetic
+def test_holdout_is_video_disjoint_keeps_subjects_together_and_is_deterministic(synthetic_data):
+    out, _ = synthetic_data
     table = affwild2.index(out / "affwild2_abaw2", cache=False)
     train, dev = affwild2.holdout_split(table, "expr", fraction=0.3, seed=1)
     assert train and dev and not set(train) & set(dev)
@@ -126,19 +121,19 @@ def test_splits_round_trip_as_plain_lists(tmp_path):
     assert affwild2.read_split(path) == ["a-30-640x480", "video10_1"]
 
 
-def test_shared_frames_carry_both_labels(synthetic):
-    table = affwild2.index(synthetic[0] / "affwild2_abaw2", cache=False)
+def test_shared_frames_carry_both_labels(synthetic_data):
+    table = affwild2.index(synthetic_data[0] / "affwild2_abaw2", cache=False)
     frames = affwild2.shared_frames(table, "train")
     assert len(frames) > 0
     assert (frames["expr"] >= 0).all() and (frames["valence"] != -5).all()
     assert set(frames["video"].unique()) <= set(affwild2.shared_videos(table, "train"))
 
 
-def test_data_check_cli_writes_json(synthetic, tmp_path):
+def test_data_check_cli_writes_json(synthetic_data, tmp_path):
     out = tmp_path / "check.json"
-    result = CliRunner().invoke(main, ["data", "check", str(synthetic[0] / "affwild2_abaw6"), "--json", str(out)])
+    result = CliRunner().invoke(main, ["data", "check", str(synthetic_data[0] / "affwild2_abaw6"), "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text())["crops"]["missing"] == synthetic[1]["affwild2_abaw6"]["totals"]["missing_crops"]
+    assert json.loads(out.read_text())["crops"]["missing"] == synthetic_data[1]["affwild2_abaw6"]["totals"]["missing_crops"]
     assert "problems" in result.output
 
 

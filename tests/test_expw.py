@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,13 +13,8 @@ from abawbench.tracks import EXPR_CLASSES_7
 
 
 @pytest.fixture(scope="module")
-def synth(synthetic_data):
-    return synthetic_data
-
-
-@pytest.fixture(scope="module")
-def table(synth):
-    out, _ = synth
+def table(synthetic_data):
+    out, _ = synthetic_data
     return read_expw(out / "expw")
 
 
@@ -44,8 +38,8 @@ def test_table_contract(table):
     assert (table["frame"] == 1).all() and table["video"].is_unique
 
 
-def test_labels_read_back_as_drawn(synth, table):
-    out, manifest = synth
+def test_labels_read_back_as_drawn(synthetic_data, table):
+    out, manifest = synthetic_data
     drawn = pd.DataFrame([s for s in manifest["expw"]["samples"] if not s["corrupt"]])
     merged = table.merge(drawn, left_on=["image", "face_id"], right_on=["image", "face_id"], validate="1:1")
     assert len(merged) == len(table) == len(drawn)
@@ -53,8 +47,8 @@ def test_labels_read_back_as_drawn(synth, table):
     assert (merged["expr_x"] == merged["expr_y"]).all()  # the class that was drawn, in Aff-Wild2 order
 
 
-def test_two_faces_of_one_image_get_two_crops(synth, table):
-    out, manifest = synth
+def test_two_faces_of_one_image_get_two_crops(synthetic_data, table):
+    out, manifest = synthetic_data
     name = next(n for n in manifest["expw"]["two_face_images"] if n not in manifest["expw"]["corrupt_images"])
     rows = table[table["image"] == name]
     assert len(rows) == 2 and rows["path"].nunique() == 2
@@ -62,8 +56,8 @@ def test_two_faces_of_one_image_get_two_crops(synth, table):
     assert first.shape == second.shape == (112, 112, 3) and np.abs(first.astype(int) - second).mean() > 5
 
 
-def test_crop_is_the_box(synth, table):
-    out, manifest = synth
+def test_crop_is_the_box(synthetic_data, table):
+    out, manifest = synthetic_data
     sample = next(s for s in manifest["expw"]["samples"] if not s["corrupt"])
     top, left, right, bottom = sample["box"]
     expected = Image.open(out / "expw/image/origin" / sample["image"]).convert("RGB") \
@@ -73,8 +67,8 @@ def test_crop_is_the_box(synth, table):
     assert np.abs(np.asarray(got, dtype=int) - np.asarray(expected, dtype=int)).mean() < 4
 
 
-def test_corrupt_image_skipped_and_reported(synth, table):
-    _, manifest = synth
+def test_corrupt_image_skipped_and_reported(synthetic_data, table):
+    _, manifest = synthetic_data
     corrupt = manifest["expw"]["corrupt_images"]
     assert corrupt and not table["image"].isin(corrupt).any()
     skipped = table.attrs["skipped"]
@@ -83,8 +77,8 @@ def test_corrupt_image_skipped_and_reported(synth, table):
     assert "label.lst:" in skipped[0]["where"]
 
 
-def test_crops_are_cached(synth, table):
-    out, _ = synth
+def test_crops_are_cached(synthetic_data, table):
+    out, _ = synthetic_data
     cache = out / "expw" / ".abawbench_crops" / "112"
     before = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     again = read_expw(out / "expw")
@@ -95,8 +89,8 @@ def test_crops_are_cached(synth, table):
     assert (small["expr"].to_numpy() == table["expr"].to_numpy()).all()
 
 
-def test_cache_false_recrops(synth, tmp_path):
-    out, _ = synth
+def test_cache_false_recrops(synthetic_data, tmp_path):
+    out, _ = synthetic_data
     cache = tmp_path / "crops"
     first = read_expw(out / "expw", cache_dir=cache)
     assert first["path"].str.startswith(str(cache)).all()  # outside the root: absolute paths
@@ -109,11 +103,8 @@ def test_cache_false_recrops(synth, tmp_path):
 
 
 @pytest.fixture
-def copy(synth, tmp_path):
-    out, _ = synth
-    root = tmp_path / "expw"
-    shutil.copytree(out / "expw", root, ignore=shutil.ignore_patterns(".abawbench_crops"))
-    return root
+def copy(database_copy):
+    return database_copy("expw")
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -28,7 +28,7 @@ test-all: $(STAMP)
 	$(PYTEST) -q
 
 bench: $(STAMP)
-	$(PYTEST) benchmarks -q -o python_files='bench_*.py' -p no:cacheprovider
+	$(PYTEST) benchmarks -q -o python_files='bench_*.py' -p no:cacheprovider --benchmark-disable-gc
 
 clean:
 	rm -rf $(VENV) demo .benchmarks .pytest_cache

@@ -85,7 +85,7 @@ class TextFile:
 
 
 def read_text_file(path: Path) -> TextFile:
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)
     try:
         raw = path.read_bytes()
     except IsADirectoryError:
@@ -145,6 +145,20 @@ def _small_integers(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     return np.where(two, -last, last)
 
 
+def _single_digit_rows(buffer: np.ndarray, n_rows: int, n_values: int) -> np.ndarray | None:
+    """The common case of predictions, every value one digit (``4`` or ``0,1,0,…``): digits sit
+    at even offsets and separators at odd ones, so a strided view reads them all."""
+    if buffer.size != n_rows * 2 * n_values - 1:
+        return None
+    separators = np.append(buffer[1::2], _NEWLINE).reshape(n_rows, n_values)
+    if not ((separators[:, -1] == _NEWLINE).all() and (separators[:, :-1] == _COMMA).all()):
+        return None
+    digits = buffer[0::2].astype(np.int64) - ord("0")
+    if not ((digits >= 0) & (digits <= 9)).all():
+        return None
+    return digits.reshape(n_rows, n_values)
+
+
 def _fast_parse(body: bytes, n_rows: int, n_values: int, integer: bool) -> np.ndarray | None:
     """Vectorised parse of well-formed rows; None when anything looks off.
 
@@ -165,6 +179,9 @@ def _fast_parse(body: bytes, n_rows: int, n_values: int, integer: bool) -> np.nd
             return None
         return values
     buffer = np.frombuffer(body, dtype=np.uint8)
+    single_digits = _single_digit_rows(buffer, n_rows, n_values)
+    if single_digits is not None:
+        return single_digits
     if not _INT_CHARACTERS[buffer].all():
         return None
     separators = np.flatnonzero((buffer == _COMMA) | (buffer == _NEWLINE))
@@ -230,30 +247,29 @@ def parse_rows(text: TextFile, spec: TrackSpec) -> np.ndarray:
     return values
 
 
-def check_values(text: TextFile, values: np.ndarray, spec: TrackSpec, allow_invalid: bool,
-                 row_offset: int = 0) -> None:
-    """Raise at the first row holding a value outside the track's range.
+def first_bad_row(values: np.ndarray, spec: TrackSpec, allow_invalid: bool) -> int | None:
+    """Index of the first row holding a value outside the track's range, or None.
 
-    ``allow_invalid`` admits the track's invalid marker (ground truth only). ``row_offset``
-    maps ``values`` row 0 to ``text`` row ``row_offset``.
+    ``allow_invalid`` admits the track's invalid marker (ground truth only).
     """
     if spec.track == "va":
         bad = ~np.isfinite(values) | (np.abs(values) > 1)
-        if allow_invalid:
-            bad &= values != spec.invalid
     elif spec.track == "expr":
         bad = (values < 0) | (values >= spec.n_classes)
-        if allow_invalid:
-            bad &= values != spec.invalid
     else:
         bad = (values != 0) & (values != 1)
-        if allow_invalid:
-            bad &= values != spec.invalid
-    if bad.any():
-        row = int(np.flatnonzero(bad.any(axis=1))[0])
+    if allow_invalid:
+        bad &= values != spec.invalid
+    rows = np.flatnonzero(bad.any(axis=1))
+    return int(rows[0]) if rows.size else None
+
+
+def check_values(text: TextFile, values: np.ndarray, spec: TrackSpec, allow_invalid: bool) -> None:
+    """Raise at the first row of ``text`` holding a value outside the track's range."""
+    row = first_bad_row(values, spec, allow_invalid)
+    if row is not None:
         marker = f", or {spec.invalid:g} for an invalid frame" if allow_invalid else ""
-        found = _quote(text.row_text(row + row_offset))
-        raise FormatError(text.path, row + row_offset + 2, f"{spec.value_description()}{marker}", found)
+        raise FormatError(text.path, row + 2, f"{spec.value_description()}{marker}", _quote(text.row_text(row)))
 
 
 # -------------------------------------------------------------- public readers
@@ -289,11 +305,13 @@ def read_prediction(path: Path, spec: TrackSpec, edition_hint: str = "") -> np.n
     return values
 
 
-def read_many(paths: list[Path], spec: TrackSpec, allow_invalid: bool, edition_hint: str = "") -> list[np.ndarray]:
+def read_stacked(paths: list[Path], spec: TrackSpec, allow_invalid: bool,
+                 edition_hint: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Read many per-video files of one track in one vectorised parse.
 
     Every header must equal ``spec.columns`` (case ignored for ground truth, whose
-    copies differ). Returns one ``(rows, n_values)`` array per path.
+    copies differ). Returns ``(values, rows)``: the files' rows stacked in ``paths``
+    order, ``(sum(rows), n_values)``, and each file's row count ``(len(paths),)``.
     """
     texts = [read_text_file(path) for path in paths]
     for text in texts:
@@ -304,22 +322,33 @@ def read_many(paths: list[Path], spec: TrackSpec, allow_invalid: bool, edition_h
                                   edition_hint or None)
         else:
             check_header(text, spec.columns, edition_hint)
-    with_rows = [text for text in texts if text.n_rows]
-    integer = spec.track != "va"
+    rows = np.array([text.n_rows for text in texts], dtype=np.int64)
     values = None
-    if with_rows:
-        body = b"\n".join(text.body for text in with_rows)
-        values = _fast_parse(body, sum(t.n_rows for t in with_rows), spec.n_values, integer)
-    arrays, offset = [], 0
-    for text in texts:
-        if values is not None and text.n_rows:
-            part = values[offset: offset + text.n_rows]
-            offset += text.n_rows
-        else:
-            part = parse_rows(text, spec)
-        check_values(text, part, spec, allow_invalid)
-        arrays.append(part)
-    return arrays
+    if rows.sum():
+        body = b"\n".join(text.body for text in texts if text.n_rows)
+        values = _fast_parse(body, int(rows.sum()), spec.n_values, spec.track != "va")
+    if values is None:  # something is off: per file, so the error names the file
+        parts = [parse_rows(text, spec) for text in texts]
+        values = np.concatenate(parts) if parts else np.zeros((0, spec.n_values))
+    _check_stacked_values(texts, values, rows, spec, allow_invalid)
+    return values, rows
+
+
+def _check_stacked_values(texts: list[TextFile], values: np.ndarray, rows: np.ndarray, spec: TrackSpec,
+                          allow_invalid: bool) -> None:
+    """:func:`check_values` on every file at once; the file of the first bad row names the error."""
+    bad = first_bad_row(values, spec, allow_invalid)
+    if bad is None:
+        return
+    index = int(np.searchsorted(np.cumsum(rows), bad, side="right"))
+    start = int(rows[:index].sum())
+    check_values(texts[index], values[start: start + rows[index]], spec, allow_invalid)
+
+
+def read_many(paths: list[Path], spec: TrackSpec, allow_invalid: bool, edition_hint: str = "") -> list[np.ndarray]:
+    """:func:`read_stacked`, split into one ``(rows, n_values)`` array (a view) per path."""
+    values, rows = read_stacked(paths, spec, allow_invalid, edition_hint)
+    return np.split(values, np.cumsum(rows)[:-1]) if len(rows) else []
 
 
 @dataclass

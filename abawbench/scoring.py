@@ -10,13 +10,14 @@ bootstrap interval over *videos* (frames of one video are not independent).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from abawbench import metrics
 from abawbench.data.affwild2 import AnnotationFolder, annotation_files, find_annotation_folders
-from abawbench.formats import FormatError, LocatedRows, read_image_location, read_many, read_video_list
+from abawbench.formats import FormatError, LocatedRows, read_image_location, read_stacked, read_video_list
 from abawbench.tracks import AU_NAMES_8, PER_VIDEO, SINGLE_FILE, TrackSpec, get_edition, track_spec
 
 
@@ -26,22 +27,35 @@ class ScoringError(ValueError):
 
 @dataclass
 class GroundTruth:
-    """One track's ground truth for one split: ``values[i]`` is ``(frames, n_values)``
-    of ``videos[i]``, invalid markers included."""
+    """One track's ground truth for one split: the files' rows stacked in ``videos`` order,
+    ``stacked`` ``(frames, n_values)`` with invalid markers included, ``lengths[i]`` rows
+    for ``videos[i]``."""
 
     spec: TrackSpec
     split: str
     folder: Path
     videos: list[str]
-    values: list[np.ndarray]
+    stacked: np.ndarray
+    lengths: np.ndarray
     notes: list[str] = field(default_factory=list)
 
     def path(self, video: str) -> Path:
         return self.folder / f"{video}.txt"
 
-    def valid(self, index: int) -> np.ndarray:
-        """Boolean ``(frames,)``: the ground truth of the frame is usable."""
-        return valid_mask(self.spec, self.values[index])
+    @cached_property
+    def values(self) -> list[np.ndarray]:
+        """Per video ``(frames, n_values)`` (views of ``stacked``)."""
+        return np.split(self.stacked, np.cumsum(self.lengths)[:-1]) if len(self.lengths) else []
+
+    @cached_property
+    def valid(self) -> np.ndarray:
+        """Boolean ``(frames,)`` over ``stacked``: the ground truth of the frame is usable."""
+        return valid_mask(self.spec, self.stacked)
+
+    @cached_property
+    def valid_masks(self) -> list[np.ndarray]:
+        """:attr:`valid` per video (views)."""
+        return np.split(self.valid, np.cumsum(self.lengths)[:-1]) if len(self.lengths) else []
 
 
 def valid_mask(spec: TrackSpec, values: np.ndarray) -> np.ndarray:
@@ -84,12 +98,69 @@ def locate_ground_truth(root: Path, track: str, split: str, edition: str) -> tup
     return matching[0], spec, notes
 
 
-def load_ground_truth(root: Path, track: str, split: str = "validation", edition: str = "abaw2") -> GroundTruth:
+TRUTH_CACHE = ".abawbench_truth.bin"
+
+
+def load_ground_truth(root: Path, track: str, split: str = "validation", edition: str = "abaw2",
+                      cache: bool = True) -> GroundTruth:
+    """Read (and check) a split's ground truth, or load it from the cache beside it.
+
+    The cache (``<split folder>/.abawbench_truth.bin``) holds the parsed values and is
+    used only while every file has the size and modification time it had when parsed;
+    a read-only copy of the data simply goes without it.
+    """
     folder, spec, notes = locate_ground_truth(Path(root), track, split, edition)
     paths = annotation_files(folder.folder)
-    hint = f"every {split} file of {folder.folder} must carry the same header"
-    values = read_many(paths, spec, allow_invalid=True, edition_hint=hint)
-    return GroundTruth(spec, split, folder.folder, [p.stem for p in paths], values, notes)
+    videos = [p.stem for p in paths]
+    key = _truth_key(paths, spec) if cache else ""
+    cached = _load_truth_cache(folder.folder / TRUTH_CACHE, key) if cache else None
+    if cached is None:
+        hint = f"every {split} file of {folder.folder} must carry the same header"
+        cached = read_stacked(paths, spec, allow_invalid=True, edition_hint=hint)
+        if cache:
+            _save_truth_cache(folder.folder / TRUTH_CACHE, key, *cached)
+    stacked, lengths = cached
+    return GroundTruth(spec, split, folder.folder, videos, stacked, lengths, notes)
+
+
+def _truth_key(paths: list[Path], spec: TrackSpec) -> str:
+    parts = [spec.header]
+    for path in paths:
+        stat = path.stat()
+        parts.append(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}")
+    return "\n".join(parts)
+
+
+# The cache file: 8 bytes of header length, a JSON header, then the raw values. (NumPy's
+# .npz costs ~10 ms each way in zip and CRC work, as much as parsing a track's files.)
+def _load_truth_cache(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    import json
+
+    try:
+        with open(path, "rb") as stream:
+            size = int.from_bytes(stream.read(8), "little")
+            header = json.loads(stream.read(size))
+            if header.get("key") != key:
+                return None
+            values = np.fromfile(stream, dtype=header["dtype"]).reshape(-1, header["width"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    lengths = np.asarray(header["lengths"], dtype=np.int64)
+    return (values, lengths) if lengths.sum() == len(values) else None
+
+
+def _save_truth_cache(path: Path, key: str, values: np.ndarray, lengths: np.ndarray) -> None:
+    import json
+
+    from abawbench import atomic
+
+    data = np.ascontiguousarray(values)
+    header = json.dumps({"key": key, "dtype": data.dtype.str, "width": int(data.shape[1]),
+                         "lengths": [int(n) for n in lengths]}).encode()
+    try:
+        atomic.write_bytes(path, len(header).to_bytes(8, "little") + header + data.tobytes())
+    except OSError:
+        pass  # read-only data: parse every time
 
 
 # ---------------------------------------------------------------- submissions
@@ -103,6 +174,7 @@ class Submission:
     format: str
     per_video: dict[str, np.ndarray] | None = None
     rows: LocatedRows | None = None
+    stacked: np.ndarray | None = None  # per-video format: every file's rows, in ``per_video`` order
 
 
 def _edition_hint(spec: TrackSpec) -> str:
@@ -120,7 +192,7 @@ def read_submission(path: Path, spec: TrackSpec, videos: list[str] | None = None
     path = Path(path)
     hint = _edition_hint(spec)
     if path.is_dir():
-        files = {p.stem: p for p in path.glob("*.txt") if not p.name.startswith(".")}
+        files = {p.stem: p for p in annotation_files(path)}
         if not files:
             raise FormatError(path, None, "a per-video folder of <video>.txt files or an image_location file",
                               "a folder with no .txt file")
@@ -129,8 +201,9 @@ def read_submission(path: Path, spec: TrackSpec, videos: list[str] | None = None
             order = list(videos)
         else:
             order = sorted(files)
-        arrays = read_many([files[v] for v in order], spec, allow_invalid=False, edition_hint=hint)
-        return Submission(path, PER_VIDEO, per_video=dict(zip(order, arrays)))
+        stacked, lengths = read_stacked([files[v] for v in order], spec, allow_invalid=False, edition_hint=hint)
+        arrays = np.split(stacked, np.cumsum(lengths)[:-1])
+        return Submission(path, PER_VIDEO, per_video=dict(zip(order, arrays)), stacked=stacked)
     return Submission(path, SINGLE_FILE, rows=read_image_location(path, spec, edition_hint=hint))
 
 
@@ -246,7 +319,7 @@ def _align_rows(rows: LocatedRows, expected: Expected) -> dict[str, tuple[np.nda
 def expected_from_ground_truth(truth: GroundTruth) -> Expected:
     return Expected(
         frames={video: len(values) for video, values in zip(truth.videos, truth.values)},
-        required={video: truth.valid(i) for i, video in enumerate(truth.videos)},
+        required=dict(zip(truth.videos, truth.valid_masks)),
         source=f"the ground truth in {truth.folder} has them",
     )
 
@@ -268,22 +341,23 @@ def expected_from_files(spec: TrackSpec, template: Path | None = None, videos: P
 # ------------------------------------------------------------------- statistics
 
 
-def video_statistics(spec: TrackSpec, truth: list[np.ndarray], prediction: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Sufficient statistics per video from aligned ``(frames, n_values)`` arrays.
+def video_statistics(spec: TrackSpec, truth: np.ndarray, prediction: np.ndarray, lengths: np.ndarray,
+                     valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sufficient statistics per video from aligned, stacked ``(frames, n_values)`` arrays.
 
-    Returns ``(stats, n_frames)``: EXPR ``(V, K, K)`` confusion counts, VA ``(V, 2, 6)``
-    centred moments (valence, arousal), AU ``(V, A, 4)`` counts; ``n_frames`` ``(V,)``
-    valid frames per video. Invalid ground-truth frames are dropped here.
+    ``lengths[i]`` rows belong to video i. Returns ``(stats, n_frames)``: EXPR
+    ``(V, K, K)`` confusion counts, VA ``(V, 2, 6)`` centred moments (valence, arousal),
+    AU ``(V, A, 4)`` counts; ``n_frames`` ``(V,)`` valid frames per video. Invalid
+    ground-truth frames are dropped here (``valid``: the mask, when the caller has it).
     """
-    n_videos = len(truth)
-    lengths = np.array([len(t) for t in truth])
-    gt = np.concatenate(truth) if n_videos else np.zeros((0, spec.n_values))
-    pred = np.concatenate(prediction) if n_videos else np.zeros((0, spec.n_values))
+    n_videos = len(lengths)
+    gt, pred = truth, prediction
     video = np.repeat(np.arange(n_videos), lengths)
-    keep = valid_mask(spec, gt)
-    if not keep.all():
+    keep = valid if valid is not None else valid_mask(spec, gt)
+    everything = bool(keep.all())
+    n_frames = np.bincount(video if everything else video[keep], minlength=n_videos)
+    if spec.track != "va" and not everything:
         gt, pred, video = gt[keep], pred[keep], video[keep]
-    n_frames = np.bincount(video, minlength=n_videos)
     if spec.track == "expr":
         k = spec.n_classes
         flat = (video * k + gt[:, 0].astype(np.int64)) * k + pred[:, 0].astype(np.int64)
@@ -302,8 +376,9 @@ def video_statistics(spec: TrackSpec, truth: list[np.ndarray], prediction: list[
             starts = np.concatenate(([0], np.cumsum(n_frames[scored])[:-1]))
             counts = n_frames[scored]
             for dim in range(2):
-                x = np.ascontiguousarray(pred[:, dim], dtype=np.float64)
-                y = np.ascontiguousarray(gt[:, dim], dtype=np.float64)
+                # one copy per column: the mask gathers the strided column into a contiguous array
+                x = (pred[:, dim] if everything else pred[keep, dim]).astype(np.float64)
+                y = (gt[:, dim] if everything else gt[keep, dim]).astype(np.float64)
                 mean_x, mean_y = _segment_means(x, starts, counts), _segment_means(y, starts, counts)
                 dx, dy = x - np.repeat(mean_x, counts), y - np.repeat(mean_y, counts)
                 stats[scored, dim, 1:] = np.stack([mean_x, mean_y, np.add.reduceat(dx * dx, starts),
@@ -380,7 +455,11 @@ def score(predictions: Path, data: Path, track: str, edition: str = "abaw2", spl
     if template is not None:
         expected.template = read_image_location(template, spec, template=True)
     aligned = align(submission, expected)
-    stats, n_frames = video_statistics(spec, truth.values, [aligned[v][0] for v in truth.videos])
+    if submission.stacked is not None and list(submission.per_video) == truth.videos:
+        prediction = submission.stacked  # already in ground-truth order: no copy
+    else:
+        prediction = np.concatenate([aligned[v][0] for v in truth.videos])
+    stats, n_frames = video_statistics(spec, truth.stacked, prediction, truth.lengths, truth.valid)
     result = {"track": spec.track, "edition": spec.edition.name, "split": split}
     result.update(score_statistics(spec, truth.videos, stats, n_frames, resamples, seed))
     notes = list(truth.notes)

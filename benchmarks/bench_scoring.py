@@ -102,8 +102,21 @@ def slow_score(root: Path) -> dict:
     return {track: naive_score(root, track) for track in ("expr", "va")}
 
 
+def _without_truth_cache(root: Path):
+    for cache in root.glob(f"data/annotations/*/Validation_Set/{scoring.TRUTH_CACHE}"):
+        cache.unlink()
+    return (root,), {}
+
+
+def test_abawbench_scorer_cold(benchmark, validation_sized):
+    """Every round parses the ground truth too (first score against a dataset)."""
+    benchmark.pedantic(fast_score, setup=lambda: _without_truth_cache(validation_sized), rounds=5)
+    RESULTS["abawbench_cold"] = benchmark.stats.stats.mean
+
+
 def test_abawbench_scorer(benchmark, validation_sized):
-    result = benchmark.pedantic(fast_score, args=(validation_sized,), rounds=5, warmup_rounds=1)
+    """Ground truth from its cache (every later score against the same dataset)."""
+    result = benchmark.pedantic(fast_score, args=(validation_sized,), rounds=10, warmup_rounds=1)
     RESULTS["abawbench"] = benchmark.stats.stats.mean
     RESULTS["frames"] = result["expr"]["n_frames"] + result["va"]["n_frames"]
     naive = slow_score(validation_sized)
@@ -113,7 +126,7 @@ def test_abawbench_scorer(benchmark, validation_sized):
 
 
 def test_naive_scorer(benchmark, validation_sized):
-    benchmark.pedantic(slow_score, args=(validation_sized,), rounds=3, warmup_rounds=1)
+    benchmark.pedantic(slow_score, args=(validation_sized,), rounds=5, warmup_rounds=1)
     RESULTS["naive"] = benchmark.stats.stats.mean
 
 
@@ -121,11 +134,13 @@ def test_naive_scorer(benchmark, validation_sized):
 def report_speedup(publish):
     """After both scorer benchmarks: print the speed-up, save .benchmarks/scoring.json."""
     yield
-    if not {"abawbench", "naive"} <= set(RESULTS):
+    if not {"abawbench", "abawbench_cold", "naive"} <= set(RESULTS):
         return
-    ratio = RESULTS["naive"] / RESULTS["abawbench"]
+    ratios = {name: RESULTS["naive"] / RESULTS[name] for name in ("abawbench_cold", "abawbench")}
     publish(f"Scoring {N_VIDEOS} videos × 2 tracks ({RESULTS['frames']:,} valid frames), bootstrap off",
-            ["scorer", "mean seconds"],
-            [["naive (pandas read_csv per file + scikit-learn)", f"{RESULTS['naive']:.3f}"],
-             ["abawbench score", f"{RESULTS['abawbench']:.3f}"],
-             ["speed-up", f"{ratio:.1f}×"]], "scoring", {**RESULTS, "speedup": ratio})
+            ["scorer", "mean seconds", "speed-up"],
+            [["naive (pandas read_csv per file + scikit-learn)", f"{RESULTS['naive']:.3f}", "1.0×"],
+             ["abawbench score, ground truth parsed", f"{RESULTS['abawbench_cold']:.3f}",
+              f"{ratios['abawbench_cold']:.1f}×"],
+             ["abawbench score, ground truth cached", f"{RESULTS['abawbench']:.3f}", f"{ratios['abawbench']:.1f}×"]],
+            "scoring", {**RESULTS, "speedup_cold": ratios["abawbench_cold"], "speedup": ratios["abawbench"]})

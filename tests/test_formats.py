@@ -178,3 +178,18 @@ def test_harmless_mutations_parse_to_the_same_values(tmp_path, row, space, newli
     clean = tmp_path / "clean.txt"
     clean.write_text("\n".join(_valid_va_file()) + "\n")
     assert np.array_equal(formats.read_prediction(path, VA), formats.read_prediction(clean, VA))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["0", "1", "7", "-1", "12", " 3"]), min_size=3, max_size=3),
+                min_size=1, max_size=30))
+def test_integer_fast_paths_agree_with_the_slow_parser(rows):
+    """Single digits, signed and multi-digit values and spaces: every fast path or the
+    fallback gives the slow parser's values."""
+    body = "\n".join(",".join(row) for row in rows).encode()
+    text = formats.TextFile(Path("x.txt"), "a,b,c", body, len(rows))
+    fast = formats._fast_parse(body, len(rows), 3, integer=True)
+    slow = formats._slow_parse(text, 3, True, "ints")
+    assert fast is None or np.array_equal(fast, slow)
+    if all(cell in ("0", "1", "7") for row in rows for cell in row):
+        assert fast is not None and np.array_equal(fast, slow)

@@ -187,3 +187,26 @@ def test_validate_against_the_example_template_and_video_list():
     assert any("not checked" in note for note in listed["notes"])
     with pytest.raises(FormatError, match="none for 'video10_1'"):
         scoring.validate(EXAMPLES / "broken" / "missing-video-validate", "va", "abaw2", data=EXAMPLES / "data" / "abaw2")
+
+
+def test_ground_truth_cache_is_used_and_invalidated(tmp_path):
+    import os
+
+    spec, truths, _ = make_truth_and_predictions(tmp_path, "abaw2", "expr", n_videos=3)
+    first = scoring.load_ground_truth(tmp_path / "data", "expr")
+    folder = first.folder
+    assert (folder / scoring.TRUTH_CACHE).is_file()
+    again = scoring.load_ground_truth(tmp_path / "data", "expr")
+    assert all(np.array_equal(a, b) for a, b in zip(first.values, again.values))
+    # an edited file (new size or time) is parsed again, and checked again
+    path = folder / f"{first.videos[0]}.txt"
+    lines = path.read_text().splitlines()
+    lines[1] = "9"
+    path.write_text("\n".join(lines) + "\n")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    with pytest.raises(FormatError, match=":2: expected an integer class id 0-6"):
+        scoring.load_ground_truth(tmp_path / "data", "expr")
+    lines[1] = "3"
+    path.write_text("\n".join(lines) + "\n")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 2 * 10**9))
+    assert scoring.load_ground_truth(tmp_path / "data", "expr").values[0][0, 0] == 3

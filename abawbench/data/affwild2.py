@@ -55,7 +55,11 @@ def _first_line(path: Path) -> str:
 
 
 def annotation_files(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).glob("*.txt") if not p.name.startswith("."))
+    """The ``*.txt`` files of a folder, sorted, hidden ones left out."""
+    folder = Path(folder)
+    names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".txt") and not e.name.startswith(".")
+                   and e.is_file())
+    return [folder / name for name in names]
 
 
 def find_annotation_folders(root: Path, unknown: list[Path] | None = None) -> list[AnnotationFolder]:

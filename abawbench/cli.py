@@ -23,12 +23,13 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from abawbench.data.affwild2 import SplitError
         from abawbench.formats import FormatError
         from abawbench.scoring import ScoringError
 
         try:
             return command(*args, **kwargs)
-        except (FormatError, ScoringError) as error:
+        except (FormatError, ScoringError, SplitError) as error:
             error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
 
@@ -144,6 +145,23 @@ def data_check(root, decode, json_path):
     result = affwild2.check(root, decode=decode)
     report.print_check(console, result)
     _write_json(json_path, result)
+
+
+@data.command("splits")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the split lists (one video name per line).")
+@click.option("--fraction", default=0.15, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Share of the labelled train frames the dev hold-out takes.")
+@click.option("--seed", default=0, show_default=True)
+@user_errors
+def data_splits(root, out, fraction, seed):
+    """Write the official, shared and dev hold-out splits of an Aff-Wild2 ROOT as citable lists."""
+    from abawbench import report
+    from abawbench.data import affwild2
+
+    written = affwild2.write_standard_splits(affwild2.index(root), out, fraction, seed)
+    report.print_splits(console, out, written, fraction, seed)
 
 
 @main.command()

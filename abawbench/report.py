@@ -103,3 +103,12 @@ def print_check(console: Console, report: dict) -> None:
     problems.add_row("annotated videos without crops", str(len(report["videos"]["annotated_without_crops"])),
                      ", ".join(report["videos"]["annotated_without_crops"][:2]))
     console.print(problems)
+
+
+def print_splits(console: Console, out, written: dict, fraction: float, seed: int) -> None:
+    table = Table(title=f"splits in {out} (dev hold-out: {fraction:.0%} of train frames, seed {seed})")
+    table.add_column("file")
+    table.add_column("videos", justify="right")
+    for name, count in written.items():
+        table.add_row(name, str(count))
+    console.print(table)

@@ -157,3 +157,22 @@ def test_index_is_fast_enough_to_build_in_seconds(tmp_path):
     elapsed = time.perf_counter() - start
     assert len(table) == 200_000
     assert elapsed < 20  # generous: the benchmark reports the real number
+
+
+def test_data_splits_cli_writes_consistent_lists(synthetic_data, tmp_path):
+    out = tmp_path / "splits"
+    result = CliRunner().invoke(main, ["data", "splits", str(synthetic_data[0] / "affwild2_abaw2"),
+                                       "--out", str(out), "--fraction", "0.3"])
+    assert result.exit_code == 0, result.output
+    for track in ("expr", "va", "au"):
+        train = set(affwild2.read_split(out / f"{track}-train.txt"))
+        dev = set(affwild2.read_split(out / f"{track}-dev.txt"))
+        rest = set(affwild2.read_split(out / f"{track}-dev-train.txt"))
+        assert dev and not dev & rest and dev | rest == train
+        assert not train & set(affwild2.read_split(out / f"{track}-validation.txt"))
+    manifest = synthetic_data[1]["affwild2_abaw2"]
+    assert affwild2.read_split(out / "shared-train.txt") == sorted(manifest["shared_videos"]["train"])
+    too_much = CliRunner().invoke(main, ["data", "splits", str(synthetic_data[0] / "affwild2_abaw2"),
+                                         "--out", str(tmp_path / "x"), "--fraction", "0.99"])
+    assert too_much.exit_code == 2 and "lower the fraction" in too_much.output
+    assert not (tmp_path / "x").exists()  # nothing half-written

@@ -39,6 +39,10 @@ _MAX_DEPTH = 6
 _INDEX_VERSION = 1
 
 
+class SplitError(ValueError):
+    """A split cannot be made as asked (no labelled frames, a fraction that takes everything)."""
+
+
 @dataclass(frozen=True)
 class AnnotationFolder:
     """A ``<split>/`` folder of per-video annotation files of one track."""
@@ -317,10 +321,10 @@ def holdout_split(table: pd.DataFrame, track: str = "expr", fraction: float = 0.
     holds ``fraction`` of the labelled train frames.
     """
     if not 0 < fraction < 1:
-        raise ValueError("fraction must be between 0 and 1")
+        raise SplitError("fraction must be between 0 and 1")
     frames = frames_of(table, track, split="train", with_crop=False)
     if frames.empty:
-        raise ValueError(f"no labelled {track.upper()} train frames to split")
+        raise SplitError(f"no labelled {track.upper()} train frames to split")
     groups: dict[str, list[str]] = {}
     for video in sorted(frames["video"].unique().tolist()):
         groups.setdefault(subject_group(video), []).append(video)
@@ -341,7 +345,7 @@ def holdout_split(table: pd.DataFrame, track: str = "expr", fraction: float = 0.
         dev.append(best)
         dev_histogram += histograms[best]
     if not order:
-        raise ValueError("the hold-out would take every train video: lower the fraction")
+        raise SplitError("the hold-out would take every train video: lower the fraction")
     dev_videos = sorted(v for g in dev for v in groups[g])
     train_videos = sorted(v for g in order for v in groups[g])
     return train_videos, dev_videos
@@ -364,6 +368,29 @@ def read_split(path: Path) -> list[str]:
             raise FormatError(path, number, "a video name", repr(name))
         names.append(name)
     return names
+
+
+def write_standard_splits(table: pd.DataFrame, out: Path, fraction: float = 0.15, seed: int = 0) -> dict:
+    """Write every standard split of every annotated track as a plain list under ``out``.
+
+    ``<track>-train.txt``/``<track>-validation.txt`` (official), ``<track>-dev-train.txt``/
+    ``<track>-dev.txt`` (hold-out carved from train), ``shared-<split>.txt`` (EXPR∩VA).
+    Returns ``{file name: number of videos}``.
+    """
+    lists: dict[str, list[str]] = {}
+    for track in TRACKS:
+        for split in ("train", "validation"):
+            videos = official_split(table, track, split)
+            if videos:
+                lists[f"{track}-{split}.txt"] = videos
+        if has_label(table, track).any() and official_split(table, track, "train"):
+            lists[f"{track}-dev-train.txt"], lists[f"{track}-dev.txt"] = holdout_split(table, track, fraction, seed)
+    for split in ("train", "validation"):
+        lists[f"shared-{split}.txt"] = shared_videos(table, split)
+    # every list is made before the first is written: an error leaves no partial set
+    for name, videos in lists.items():
+        write_split(Path(out) / name, videos)
+    return {name: len(videos) for name, videos in lists.items()}
 
 
 # -------------------------------------------------------------------------- check

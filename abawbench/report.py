@@ -106,7 +106,7 @@ def print_check(console: Console, report: dict) -> None:
 
 
 def print_splits(console: Console, out, written: dict, fraction: float, seed: int) -> None:
-    table = Table(title=f"splits in {out} (dev hold-out: {fraction:.0%} of train frames, seed {seed})")
+    table = Table(title=f"splits in {out}", caption=f"dev hold-out: {fraction:.0%} of train frames, seed {seed}")
     table.add_column("file")
     table.add_column("videos", justify="right")
     for name, count in written.items():

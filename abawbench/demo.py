@@ -1,6 +1,7 @@
 """``abawbench demo``: the main job end to end on data anyone can have.
 
-Today: synthesise a dataset in the real layouts, check it (``data check``), and score
+Today: synthesise a dataset in the real layouts, check it (``data check``), write its
+standard splits (``data splits``), and score
 the example submissions (valid and one broken) exactly as ``abawbench score`` does.
 Training, prediction and comparison join as they land.
 """
@@ -41,8 +42,10 @@ def _check_step(out: Path, console: Console) -> None:
     from abawbench import atomic, report
     from abawbench.data import affwild2
 
-    console.rule("2. check the synthetic Aff-Wild2 roots")
+    console.rule("2. check the synthetic Aff-Wild2 roots, write their standard splits")
     for layout in ("affwild2_abaw2", "affwild2_abaw6"):
         result = affwild2.check(out / "data" / layout)
         report.print_check(console, result)
         atomic.write_json(out / f"check-{layout}.json", result)
+    written = affwild2.write_standard_splits(affwild2.index(out / "data" / "affwild2_abaw2"), out / "splits")
+    report.print_splits(console, out / "splits", written, 0.15, 0)

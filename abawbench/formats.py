@@ -57,9 +57,13 @@ def _allowed(characters: bytes) -> np.ndarray:
 
 
 _INT_CHARACTERS = _allowed(b"0123456789+-, \t\n")
-_INT_TOKEN = re.compile(r"[+-]?\d+")
-_FLOAT_TOKEN = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_FRAME_FILE = re.compile(r"(\d+)\.jpg")
+_INT_TOKEN = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TOKEN = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# cropped_aligned names frames with 5 digits, and the organisers match locations as strings
+_FRAME_FILE = re.compile(r"([0-9]{5})\.jpg")
+_INT_LIMIT = 2**62
+# Bytes of a well-formed VA body; pandas' reader is more lenient (True/False, for one).
+_FLOAT_BYTES = b"0123456789+-.eE, \t\n"
 
 
 def _quote(text: str, limit: int = 60) -> str:
@@ -163,13 +167,14 @@ def _fast_parse(body: bytes, n_rows: int, n_values: int, integer: bool) -> np.nd
     """Vectorised parse of well-formed rows; None when anything looks off.
 
     Integers (EXPR, AU) are checked byte-wise and read directly. Floats (VA) go through
-    pandas' C reader, whose leniencies are closed here: quotes and NUL bytes are refused,
-    skipped blank lines show as a row count mismatch, NaN/inf as non-finite values.
+    pandas' C reader, whose leniencies are closed here: only bytes that numbers are made
+    of may reach it (no quotes, NUL, True/False), skipped blank lines show as a row count
+    mismatch, and overflow as non-finite values.
     The slow path then finds and names the exact problem.
     """
     if not integer:
-        if b'"' in body or b"\0" in body:
-            return None
+        if body.translate(None, _FLOAT_BYTES):
+            return None  # a byte no number has (quotes, NUL, letters of True/False/nan …)
         try:
             values = pd.read_csv(io.BytesIO(body), header=None, engine="c", na_filter=False,
                                  dtype=np.float64).to_numpy()
@@ -231,7 +236,10 @@ def _slow_parse(text: TextFile, n_values: int, integer: bool, kind: str, first_r
                 raise FormatError(text.path, line, f"a finite number ({kind})", _quote(cell))
             if not token.fullmatch(cell):
                 raise FormatError(text.path, line, f"{what} ({kind})", _quote(cell) if cell else "an empty field")
-        rows.append([int(c) if integer else float(c) for c in cells])
+        values = [int(c) if integer else float(c) for c in cells]
+        if integer and any(abs(v) > _INT_LIMIT for v in values):
+            raise FormatError(text.path, line, kind, _quote(row))
+        rows.append(values)
     dtype = np.int64 if integer else np.float64
     return np.array(rows, dtype=dtype).reshape(len(rows), n_values)
 
@@ -369,7 +377,8 @@ def _split_location(text: TextFile, row: int, location: str) -> tuple[str, int]:
     video, slash, file_name = location.rpartition("/")
     match = _FRAME_FILE.fullmatch(file_name)
     if not slash or not video or match is None:
-        raise FormatError(text.path, row + 2, "an image_location like 'video/00001.jpg'", _quote(location))
+        raise FormatError(text.path, row + 2, "an image_location like 'video/00001.jpg' (5-digit frame "
+                          "number, as cropped_aligned names the crops)", _quote(location))
     frame = int(match.group(1))
     if frame < 1:
         raise FormatError(text.path, row + 2, "a frame number of 1 or more (1-based)", _quote(location))
@@ -395,9 +404,9 @@ def read_image_location(path: Path, spec: TrackSpec, template: bool = False, edi
         if not location:
             raise FormatError(path, row + 2, "an image_location like 'video/00001.jpg'",
                               "an empty line" if not raw.strip() else "an empty first field")
-        if not template and not comma:
+        if not template and (not comma or not rest.strip()):
             raise FormatError(path, row + 2, f"{spec.n_values} value(s) after the image_location",
-                              _quote(raw.decode("utf-8", "replace")))
+                              "an empty field" if comma else _quote(raw.decode("utf-8", "replace")))
         locations.append(location)
         value_parts.append(rest)
     split = [_split_location(text, row, location) for row, location in enumerate(locations)]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from abawbench import metrics
-from abawbench.data.affwild2 import AnnotationFolder, annotation_files, find_annotation_folders
+from abawbench.data.affwild2 import AnnotationFolder, annotation_files, file_signature, find_annotation_folders
 from abawbench.formats import FormatError, LocatedRows, read_image_location, read_stacked, read_video_list
 from abawbench.tracks import AU_NAMES_8, PER_VIDEO, SINGLE_FILE, TrackSpec, get_edition, track_spec
 
@@ -106,8 +106,9 @@ def load_ground_truth(root: Path, track: str, split: str = "validation", edition
     """Read (and check) a split's ground truth, or load it from the cache beside it.
 
     The cache (``<split folder>/.abawbench_truth.bin``) holds the parsed values and is
-    used only while every file has the size and modification time it had when parsed;
-    a read-only copy of the data simply goes without it.
+    used only while every file keeps the signature it had when parsed (size, inode,
+    modification and change times: an edit that restores the mtime still changes the
+    ctime); a read-only copy of the data simply goes without it.
     """
     folder, spec, notes = locate_ground_truth(Path(root), track, split, edition)
     paths = annotation_files(folder.folder)
@@ -126,8 +127,7 @@ def load_ground_truth(root: Path, track: str, split: str = "validation", edition
 def _truth_key(paths: list[Path], spec: TrackSpec) -> str:
     parts = [spec.header]
     for path in paths:
-        stat = path.stat()
-        parts.append(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}")
+        parts.append(f"{path.name}|{file_signature(path)}")
     return "\n".join(parts)
 
 
@@ -458,11 +458,16 @@ def score(predictions: Path, data: Path, track: str, edition: str = "abaw2", spl
     if submission.stacked is not None and list(submission.per_video) == truth.videos:
         prediction = submission.stacked  # already in ground-truth order: no copy
     else:
-        prediction = np.concatenate([aligned[v][0] for v in truth.videos])
+        # a video without rows has no valid ground-truth frame (align checked): zeros stand in
+        prediction = np.concatenate([aligned[v][0] if v in aligned else np.zeros_like(values)
+                                     for v, values in zip(truth.videos, truth.values)])
     stats, n_frames = video_statistics(spec, truth.stacked, prediction, truth.lengths, truth.valid)
     result = {"track": spec.track, "edition": spec.edition.name, "split": split}
     result.update(score_statistics(spec, truth.videos, stats, n_frames, resamples, seed))
-    notes = list(truth.notes)
+    notes = list(truth.notes) + ([spec.edition.note] if spec.edition.note else [])
+    missing = [v for v in truth.videos if v not in aligned]
+    if missing:
+        notes.append(f"{len(missing)} video(s) without rows have no valid ground-truth frame: {', '.join(missing[:5])}")
     if submission.format != spec.edition.submission_format:
         notes.append(f"{spec.edition.title} takes {spec.edition.submission_format} submissions; "
                      f"this one is {submission.format}")
@@ -515,6 +520,8 @@ def validate(predictions: Path, track: str, edition: str = "abaw2", data: Path |
         expected = expected_from_files(spec, template, videos)
     submission = read_submission(predictions, spec, list(expected.frames) if Path(predictions).is_dir() else None)
     aligned = align(submission, expected)
+    if spec.edition.note:
+        notes.append(spec.edition.note)
     if any(n is None for n in expected.frames.values()):
         notes.append("the reference gives no frame counts for some videos: their row counts were not checked")
     return {

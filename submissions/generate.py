@@ -149,6 +149,8 @@ def _write_broken() -> None:
     per_video("va-three-columns", "va", edit(line=18, text="0.25,0.1,0.3"), "2 comma-separated values", 18)
     per_video("au-not-binary", "au", edit(line=6, text="0,1,0,0,2,0,0,0,1,0,0,0"), "0 or 1", 6)
     per_video("au-too-few-columns", "au", edit(line=7, text="0,1,0,0,1,0,0,0,1,0,0"), "12 comma-separated", 7)
+    per_video("huge-integer", "expr", edit(line=12, text="99999999999999999999999"), "integer class id 0-6", 12)
+    per_video("va-boolean-words", "va", edit(line=10, text="TRUE,FALSE"), "'TRUE'", 10)
     per_video("not-utf8", "expr", lambda f: (f / "1-30-1280x720.txt").write_bytes(b"\xff\xfe\x00N\x00e"),
               "UTF-8", 1)
     per_video("empty-file", "expr", lambda f: (f / "1-30-1280x720.txt").write_bytes(b""), "empty file", 1)
@@ -168,6 +170,9 @@ def _write_broken() -> None:
     single("il-unordered-frames", "va", lambda ls: ls[:5] + [ls[6], ls[5]] + ls[7:], "increasing order", 7)
     single("il-video-split", "va", lambda ls: ls[:3] + ls[49:52] + ls[3:49] + ls[52:], "rows of each video together", 7)
     single("il-bad-location", "va", lambda ls: ls[:4] + ["1-30-1280x720-00004.jpg,0.1,0.2"] + ls[5:], "image_location like", 5)
+    single("il-frame-not-5-digits", "va", lambda ls: ls[:6] + [ls[6].replace("/00006.jpg", "/6.jpg")] + ls[7:],
+           "5-digit frame number", 7)
+    single("il-empty-value", "expr", lambda ls: ls[:3] + [ls[3].split(",")[0] + ","] + ls[4:], "an empty field", 4)
     single("il-frame-beyond-video", "va", lambda ls: ls[:49] + ["1-30-1280x720/00049.jpg,0.1,0.1"] + ls[49:],
            "frames 1-48", 50)
     single("il-missing-frame", "va", lambda ls: ls[:20] + ls[21:], "a row for '1-30-1280x720/00020.jpg'", 21)

@@ -210,3 +210,51 @@ def test_ground_truth_cache_is_used_and_invalidated(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 2 * 10**9))
     assert scoring.load_ground_truth(tmp_path / "data", "expr").values[0][0, 0] == 3
+
+
+def test_cache_sees_an_edit_that_restores_the_modification_time(tmp_path):
+    import os
+
+    make_truth_and_predictions(tmp_path, "abaw2", "expr", n_videos=2)
+    truth = scoring.load_ground_truth(tmp_path / "data", "expr")
+    path = truth.folder / f"{truth.videos[0]}.txt"
+    before = path.stat()
+    lines = path.read_text().splitlines()
+    lines[1] = "6" if lines[1] != "6" else "5"  # same size
+    path.write_text("\n".join(lines) + "\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as tar or cp -p would
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
+    reloaded = scoring.load_ground_truth(tmp_path / "data", "expr")
+    assert reloaded.values[0][0, 0] == int(lines[1])
+
+
+def test_a_video_with_no_valid_frame_may_be_left_out_of_an_image_location_file(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw6", "va", n_videos=3)
+    dead = sorted(truths)[1]
+    folder = tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set"
+    truths[dead][:] = -5
+    formats.write_per_video(folder, spec, truths)
+    rows = {v: (np.arange(1, len(p) + 1), p) for v, p in predictions.items() if v != dead}
+    formats.write_image_location(tmp_path / "va.txt", spec, rows)
+    result = scoring.score(tmp_path / "va.txt", tmp_path / "data", "va", "abaw6", resamples=0)
+    assert result["n_videos"] == 2 and dead not in result["per_video"]
+    assert any("without rows" in note for note in result["notes"])
+
+
+def test_symlink_loop_is_a_format_error_not_a_traceback(tmp_path):
+    import os
+
+    spec, truths, _ = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=2)
+    video = sorted(truths)[0]
+    (tmp_path / "pred" / f"{video}.txt").unlink()
+    os.symlink(f"{video}.txt", tmp_path / "pred" / f"{video}.txt")  # points at itself
+    with pytest.raises(FormatError, match=f"{video}.txt: expected a readable file"):
+        scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=0)
+
+
+def test_edition_notes_reach_the_result(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw4", "expr", n_videos=2)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw4", resamples=0)
+    assert any("multi-task" in note for note in result["notes"])
+    later = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw12", resamples=0)
+    assert any("rules assumed equal to ABAW8" in note for note in later["notes"])

@@ -58,12 +58,26 @@ def _first_line(path: Path) -> str:
         return stream.readline(4096).decode("utf-8", "replace")
 
 
+def _file_or_unreadable(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return True  # a symlink loop and the like: the reader reports it with its name
+
+
 def annotation_files(folder: Path) -> list[Path]:
     """The ``*.txt`` files of a folder, sorted, hidden ones left out."""
     folder = Path(folder)
     names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".txt") and not e.name.startswith(".")
-                   and e.is_file())
+                   and _file_or_unreadable(e))
     return [folder / name for name in names]
+
+
+def file_signature(path: Path) -> str:
+    """Changes whenever the file's content may have: size, inode, mtime and ctime (which,
+    unlike mtime, no tool can set back)."""
+    stat = path.stat()
+    return f"{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}|{stat.st_ctime_ns}"
 
 
 def find_annotation_folders(root: Path, unknown: list[Path] | None = None) -> list[AnnotationFolder]:
@@ -129,12 +143,12 @@ def _fingerprint(root: Path, folders: list[AnnotationFolder]) -> str:
     digest = hashlib.sha1(str(_INDEX_VERSION).encode())
     for folder in folders:
         for path in annotation_files(folder.folder):
-            stat = path.stat()
-            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            digest.update(f"{path}|{file_signature(path)}".encode())
     crops = crops_root(root)
     if crops.is_dir():
         for entry in sorted(os.scandir(crops), key=lambda e: e.name):
-            digest.update(f"{entry.name}|{entry.stat().st_mtime_ns}".encode())
+            stat = entry.stat()
+            digest.update(f"{entry.name}|{stat.st_mtime_ns}|{stat.st_ctime_ns}".encode())
     return digest.hexdigest()
 
 
@@ -154,8 +168,8 @@ def index(root: Path, cache: bool = True) -> pd.DataFrame:
                 stored_key, table = pickle.load(stream)
             if stored_key == key:
                 return table
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError):
-            pass  # a stale or foreign cache: rebuild it
+        except Exception:  # noqa: BLE001 - a stale, foreign or corrupt cache: rebuild it
+            pass
     table = build_index(root, folders)
     if cache:
         try:

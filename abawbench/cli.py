@@ -23,13 +23,13 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from abawbench.data.affwild2 import SplitError
+        from abawbench.data.affwild2 import DatasetError
         from abawbench.formats import FormatError
         from abawbench.scoring import ScoringError
 
         try:
             return command(*args, **kwargs)
-        except (FormatError, ScoringError, SplitError) as error:
+        except (FormatError, ScoringError, DatasetError) as error:
             error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
 
@@ -113,6 +113,10 @@ def validate(predictions, track, edition, data, split, template, videos, json_pa
     _write_json(json_path, summary)
 
 
+annotations_option = click.option(
+    "--annotations", help="The annotation set to use when ROOT holds several editions' (e.g. '6th ABAW Annotations').")
+
+
 @main.group()
 def data():
     """Datasets: make synthetic data, check a dataset root."""
@@ -135,14 +139,15 @@ def data_synth(out, videos, frames, seed):
 @data.command("check")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--decode", is_flag=True, help="Decode every crop (slow) instead of checking JPEG markers.")
+@annotations_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @user_errors
-def data_check(root, decode, json_path):
+def data_check(root, decode, annotations, json_path):
     """Index an Aff-Wild2 ROOT: print what is there and what is wrong."""
     from abawbench import report
     from abawbench.data import affwild2
 
-    result = affwild2.check(root, decode=decode)
+    result = affwild2.check(root, decode=decode, annotations=annotations)
     report.print_check(console, result)
     _write_json(json_path, result)
 
@@ -154,13 +159,14 @@ def data_check(root, decode, json_path):
 @click.option("--fraction", default=0.15, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Share of the labelled train frames the dev hold-out takes.")
 @click.option("--seed", default=0, show_default=True)
+@annotations_option
 @user_errors
-def data_splits(root, out, fraction, seed):
+def data_splits(root, out, fraction, seed, annotations):
     """Write the official, shared and dev hold-out splits of an Aff-Wild2 ROOT as citable lists."""
     from abawbench import report
     from abawbench.data import affwild2
 
-    written = affwild2.write_standard_splits(affwild2.index(root), out, fraction, seed)
+    written = affwild2.write_standard_splits(affwild2.index(root, annotations=annotations), out, fraction, seed)
     report.print_splits(console, out, written, fraction, seed)
 
 

@@ -96,9 +96,12 @@ def print_check(console: Console, report: dict) -> None:
     problems.add_row("missing crops (gaps in cropped_aligned)", str(crops["missing"]),
                      ", ".join(f"{v}: {f[:3]}" for v, f in list(crops["missing_by_video"].items())[:2]))
     problems.add_row(f"unreadable crops ({crops['check']})", str(len(crops["unreadable"])), ", ".join(crops["unreadable"][:2]))
-    problems.add_row("annotation lines ≠ last crop frame", str(len(report["count_mismatches"])),
-                     ", ".join(f"{m['video']} {m['track']} {m['annotation_lines']}/{m['frames']}"
-                               for m in report["count_mismatches"][:2]))
+    for label, rows in (("annotation lines = last crop + 1 (usual)",
+                         [m for m in report["count_mismatches"] if m["difference"] == 1]),
+                        ("annotation lines ≠ last crop (+ 1)",
+                         [m for m in report["count_mismatches"] if m["difference"] != 1])):
+        problems.add_row(label, str(len(rows)), ", ".join(f"{m['video']} {m['track']} {m['annotation_lines']}/"
+                                                          f"{m['frames']}" for m in rows[:2]))
     problems.add_row("unknown headers", str(len(report["unknown_headers"])), ", ".join(report["unknown_headers"][:2]))
     problems.add_row("annotated videos without crops", str(len(report["videos"]["annotated_without_crops"])),
                      ", ".join(report["videos"]["annotated_without_crops"][:2]))

@@ -176,3 +176,45 @@ def test_data_splits_cli_writes_consistent_lists(synthetic_data, tmp_path):
                                          "--out", str(tmp_path / "x"), "--fraction", "0.99"])
     assert too_much.exit_code == 2 and "lower the fraction" in too_much.output
     assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_a_root_with_two_editions_annotations_needs_a_choice(synthetic_data, tmp_path):
+    import shutil
+
+    out, manifest = synthetic_data
+    root = tmp_path / "both"
+    shutil.copytree(out / "affwild2_abaw2" / "annotations", root / "annotations")
+    shutil.copytree(out / "affwild2_abaw6" / "6th ABAW Annotations", root / "6th ABAW Annotations")
+    (root / "overview.png").write_bytes(b"not a crop folder")  # a stray image must not hide anything
+    with pytest.raises(affwild2.DatasetError, match="--annotations"):
+        affwild2.index(root, cache=False)
+    newer = affwild2.index(root, cache=False, annotations="6th ABAW Annotations")
+    assert newer.attrs["edition"] == "abaw3+"
+    older = affwild2.check(root, annotations="annotations")
+    assert older["edition"] == "abaw2"
+    assert older["tracks"]["expr"]["train"]["valid"] == manifest["affwild2_abaw2"]["tracks"]["expr"]["splits"]["train"]["valid"]
+    result = CliRunner().invoke(main, ["data", "check", str(root)])
+    assert result.exit_code == 2 and "--annotations" in result.output
+
+
+def test_joint_holdout_is_one_video_split_for_all_tracks(synthetic_data):
+    table = affwild2.index(synthetic_data[0] / "affwild2_abaw2", cache=False)
+    train, dev = affwild2.holdout_split(table, ("expr", "va", "au"), fraction=0.3, seed=0)
+    assert dev and not set(train) & set(dev)
+    every_train = set().union(*(affwild2.official_split(table, t, "train") for t in ("expr", "va", "au")))
+    assert set(train) | set(dev) == every_train
+
+
+def test_au_holdout_follows_au_labels_not_va():
+    import pandas as pd
+
+    rows = []
+    for v in range(20):
+        active = np.zeros((100, 12), dtype=np.int8)
+        active[:, v % 12] = 1
+        frame = pd.DataFrame(active, columns=[f"AU{i}" for i in range(12)])
+        frame["video"], frame["frame"], frame["has_crop"], frame["split_au"] = f"v{v}", np.arange(1, 101), True, "train"
+        frame["valence"] = frame["arousal"] = -5.0
+        rows.append(frame)
+    histogram = affwild2._label_histogram(pd.concat(rows, ignore_index=True), "au")
+    assert histogram[:12].tolist() == [200.0] * 8 + [100.0] * 4 and histogram[12] == 0

@@ -39,8 +39,8 @@ _MAX_DEPTH = 6
 _INDEX_VERSION = 1
 
 
-class SplitError(ValueError):
-    """A split cannot be made as asked (no labelled frames, a fraction that takes everything)."""
+class DatasetError(ValueError):
+    """The dataset cannot be used as asked: ambiguous layouts, a split that cannot be made."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,10 @@ def find_annotation_folders(root: Path, unknown: list[Path] | None = None) -> li
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             continue
-        if any(e.name.lower().endswith(_IMAGE_SUFFIXES) for e in entries[:50]):
-            continue  # an image folder: its subfolders are more images
+        sample = entries[:50]
+        images = sum(e.name.lower().endswith(_IMAGE_SUFFIXES) for e in sample)
+        if images >= 10 and images >= 0.9 * len(sample):
+            continue  # a folder of images (a video's crops): nothing to find below
         for entry in entries:
             if not entry.is_dir() or entry.name.startswith(".") or entry.name.lower().startswith("cropped"):
                 continue
@@ -119,6 +121,39 @@ def find_annotation_folders(root: Path, unknown: list[Path] | None = None) -> li
         elif unknown is not None:
             unknown.append(texts[0])
     return found
+
+
+def annotation_set(root: Path, folder: AnnotationFolder) -> str:
+    """The annotation set a split folder belongs to: its grandparent, relative to the root
+    (``annotations``, ``6th ABAW Annotations``, ``3rd ABAW Annotations/Third ABAW Annotations``)."""
+    try:
+        return str(folder.folder.parent.parent.relative_to(root))
+    except ValueError:
+        return "."
+
+
+def select_annotation_folders(root: Path, folders: list[AnnotationFolder],
+                              annotations: str | None = None) -> list[AnnotationFolder]:
+    """The folders to index: those of the ``annotations`` set when given; an error when two
+    folders of one track and split remain (a root holding two editions' annotations)."""
+    root = Path(root)
+    if annotations is not None:
+        wanted = str(Path(annotations))
+        chosen = [f for f in folders
+                  if annotation_set(root, f) == wanted or annotation_set(root, f).startswith(wanted + os.sep)]
+        if not chosen:
+            sets = sorted({annotation_set(root, f) for f in folders})
+            raise DatasetError(f"{root}: no annotation folders under {annotations!r}; found {', '.join(sets) or 'none'}")
+        folders = chosen
+    seen: dict[tuple[str, str], AnnotationFolder] = {}
+    for folder in folders:
+        other = seen.setdefault((folder.track, folder.split), folder)
+        if other is not folder:
+            sets = sorted({annotation_set(root, f) for f in folders})
+            raise DatasetError(f"{root}: two {folder.track.upper()} {folder.split} folders ({other.folder} and "
+                               f"{folder.folder}); choose one annotation set with --annotations "
+                               f"({' | '.join(repr(x) for x in sets)})")
+    return folders
 
 
 def crops_root(root: Path) -> Path:
@@ -152,16 +187,17 @@ def _fingerprint(root: Path, folders: list[AnnotationFolder]) -> str:
     return digest.hexdigest()
 
 
-def index(root: Path, cache: bool = True) -> pd.DataFrame:
+def index(root: Path, cache: bool = True, annotations: str | None = None) -> pd.DataFrame:
     """The frame table of an Aff-Wild2 root (see the module docstring).
 
     ``attrs``: ``root``, ``edition`` (``abaw2`` for 7-class EXPR files, ``abaw3+`` for 8),
     ``folders`` (track, split, folder), ``annotation_lines`` ({track: {video: lines}}).
     """
     root = Path(root)
-    folders = find_annotation_folders(root)
+    folders = select_annotation_folders(root, find_annotation_folders(root), annotations)
     key = _fingerprint(root, folders) if cache else ""
-    cache_path = root / CACHE_NAME
+    cache_path = root / (CACHE_NAME if annotations is None else
+                         f"{CACHE_NAME}.{hashlib.sha1(annotations.encode()).hexdigest()[:8]}")
     if cache and cache_path.is_file():
         try:
             with open(cache_path, "rb") as stream:
@@ -196,7 +232,7 @@ def _read_track_folders(folders: list[AnnotationFolder]):
 def build_index(root: Path, folders: list[AnnotationFolder] | None = None, crops: dict | None = None) -> pd.DataFrame:
     """Build the frame table without the cache (see :func:`index`)."""
     root = Path(root)
-    folders = find_annotation_folders(root) if folders is None else folders
+    folders = select_annotation_folders(root, find_annotation_folders(root)) if folders is None else folders
     per_track, columns = _read_track_folders(folders)
     crops = list_crops(root) if crops is None else crops
     videos = sorted(set().union(*(per_track[t].keys() for t in TRACKS), crops.keys()))
@@ -319,37 +355,49 @@ def subject_group(video: str) -> str:
 
 
 def _label_histogram(frames: pd.DataFrame, track: str) -> np.ndarray:
+    """Label distribution of a track's frames: EXPR classes, a 4×4 VA grid, AU positives."""
     if track == "expr":
         return np.bincount(frames["expr"].to_numpy().astype(np.int64), minlength=8).astype(float)
-    cells = np.clip(((frames[["valence", "arousal"]].to_numpy() + 1) / 2 * 4).astype(int), 0, 3)
-    return np.bincount(cells[:, 0] * 4 + cells[:, 1], minlength=16).astype(float)
+    if track == "va":
+        cells = np.clip(((frames[["valence", "arousal"]].to_numpy() + 1) / 2 * 4).astype(int), 0, 3)
+        return np.bincount(cells[:, 0] * 4 + cells[:, 1], minlength=16).astype(float)
+    aus = frames[[c for c in frames.columns if c.startswith("AU")]].to_numpy()
+    # positives per AU, plus the frames with no active AU so the total is the frame count
+    return np.append((aus == 1).sum(axis=0), (aus != 1).all(axis=1).sum()).astype(float)
 
 
-def holdout_split(table: pd.DataFrame, track: str = "expr", fraction: float = 0.15, seed: int = 0,
-                  candidates: int = 8) -> tuple[list[str], list[str]]:
+def holdout_split(table: pd.DataFrame, track: str | tuple[str, ...] = "expr", fraction: float = 0.15,
+                  seed: int = 0, candidates: int = 8) -> tuple[list[str], list[str]]:
     """Carve a video-disjoint ``dev`` hold-out from the official train set: ``(train, dev)``.
 
     Deterministic for a seed. Subjects of a ``_left``/``_right`` video stay on one side.
     Groups are added to dev greedily, each time picking among ``candidates`` shuffled
     groups the one that keeps dev's label distribution closest (L1) to train's, until dev
-    holds ``fraction`` of the labelled train frames.
+    holds ``fraction`` of the labelled train frames. With several tracks (a multi-task
+    hold-out) the videos are split once for all of them and every track's distribution
+    counts equally.
     """
     if not 0 < fraction < 1:
-        raise SplitError("fraction must be between 0 and 1")
-    frames = frames_of(table, track, split="train", with_crop=False)
-    if frames.empty:
-        raise SplitError(f"no labelled {track.upper()} train frames to split")
+        raise DatasetError("fraction must be between 0 and 1")
+    tracks = (track,) if isinstance(track, str) else tuple(track)
+    per_track = {t: frames_of(table, t, split="train", with_crop=False) for t in tracks}
+    per_track = {t: f for t, f in per_track.items() if not f.empty}
+    if not per_track:
+        raise DatasetError(f"no labelled {'/'.join(t.upper() for t in tracks)} train frames to split")
     groups: dict[str, list[str]] = {}
-    for video in sorted(frames["video"].unique().tolist()):
+    for video in sorted(set().union(*(f["video"].unique().tolist() for f in per_track.values()))):
         groups.setdefault(subject_group(video), []).append(video)
-    histograms = {g: _label_histogram(frames[frames["video"].isin(v)], track) for g, v in groups.items()}
-    total = sum(histograms.values())
-    target = total / total.sum()
+    parts = {t: {g: _label_histogram(f[f["video"].isin(v)], t) for g, v in groups.items()}
+             for t, f in per_track.items()}
+    totals = {t: sum(h.values()) for t, h in parts.items()}
+    # one vector per group: each track's histogram scaled so that every track weighs 1
+    histograms = {g: np.concatenate([parts[t][g] / totals[t].sum() for t in parts]) for g in groups}
+    target = np.concatenate([totals[t] / totals[t].sum() for t in parts]) / len(parts)
     order = list(groups)
     np.random.default_rng(seed).shuffle(order)
     dev: list[str] = []
-    dev_histogram = np.zeros_like(total)
-    while dev_histogram.sum() < fraction * total.sum() and order:
+    dev_histogram = np.zeros_like(target)
+    while dev_histogram.sum() < fraction * len(parts) and order:
         def distance(group):
             mixed = dev_histogram + histograms[group]
             return np.abs(mixed / mixed.sum() - target).sum()
@@ -359,7 +407,7 @@ def holdout_split(table: pd.DataFrame, track: str = "expr", fraction: float = 0.
         dev.append(best)
         dev_histogram += histograms[best]
     if not order:
-        raise SplitError("the hold-out would take every train video: lower the fraction")
+        raise DatasetError("the hold-out would take every train video: lower the fraction")
     dev_videos = sorted(v for g in dev for v in groups[g])
     train_videos = sorted(v for g in order for v in groups[g])
     return train_videos, dev_videos
@@ -399,6 +447,9 @@ def write_standard_splits(table: pd.DataFrame, out: Path, fraction: float = 0.15
                 lists[f"{track}-{split}.txt"] = videos
         if has_label(table, track).any() and official_split(table, track, "train"):
             lists[f"{track}-dev-train.txt"], lists[f"{track}-dev.txt"] = holdout_split(table, track, fraction, seed)
+    annotated = tuple(t for t in TRACKS if has_label(table, t).any() and official_split(table, t, "train"))
+    if len(annotated) > 1:  # one video-level hold-out for multi-task work
+        lists["joint-dev-train.txt"], lists["joint-dev.txt"] = holdout_split(table, annotated, fraction, seed)
     for split in ("train", "validation"):
         lists[f"shared-{split}.txt"] = shared_videos(table, split)
     # every list is made before the first is written: an error leaves no partial set
@@ -433,11 +484,11 @@ def _decodes(path: str) -> bool:
         return False
 
 
-def check(root: Path, decode: bool = False, progress: bool = False) -> dict:
+def check(root: Path, decode: bool = False, annotations: str | None = None) -> dict:
     """What an Aff-Wild2 root holds and what is wrong with it, as a JSON-ready dict."""
     root = Path(root)
     unknown: list[Path] = []
-    folders = find_annotation_folders(root, unknown)
+    folders = select_annotation_folders(root, find_annotation_folders(root, unknown), annotations)
     crops = list_crops(root)
     table = build_index(root, folders, crops)
     lines = table.attrs["annotation_lines"]
@@ -469,7 +520,8 @@ def check(root: Path, decode: bool = False, progress: bool = False) -> dict:
         for track in TRACKS:
             if video in lines[track] and frames.size and lines[track][video] != frames[-1]:
                 mismatches.append({"video": video, "track": track, "annotation_lines": lines[track][video],
-                                   "frames": int(frames[-1])})
+                                   "frames": int(frames[-1]),
+                                   "difference": int(lines[track][video] - frames[-1])})
     looks_fine = _decodes if decode else _jpeg_looks_whole
     unreadable = sorted(os.path.relpath(p, root) for p in paths if not looks_fine(p))
     annotated_videos = set().union(*(lines[t].keys() for t in TRACKS))
@@ -489,6 +541,8 @@ def check(root: Path, decode: bool = False, progress: bool = False) -> dict:
         "count_mismatches": mismatches,
         "unknown_headers": [str(p.relative_to(root)) for p in unknown],
     }
-    report["problems"] = (report["crops"]["missing"] + len(unreadable) + len(mismatches) + len(unknown)
+    # one line more than the last crop is the organisers' usual count (OpenCV's + 1), not a problem
+    unusual = [m for m in mismatches if m["difference"] != 1]
+    report["problems"] = (report["crops"]["missing"] + len(unreadable) + len(unusual) + len(unknown)
                           + len(no_crops))
     return report

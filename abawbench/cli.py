@@ -96,8 +96,9 @@ def score(predictions, data, track, edition, split, resamples, seed, template, j
 @track_option
 @edition_option
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Aff-Wild2 root: the split's ground truth gives videos and frame counts.")
-@click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]))
+              help="Aff-Wild2 root: the split's ground truth gives videos and frame counts; for --split test, "
+                   "the organisers' template or test video list found under it.")
+@click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation", "test"]))
 @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Organisers' template file (image_location rows of every required frame).")
 @click.option("--videos", type=click.Path(exists=True, dir_okay=False, path_type=Path),

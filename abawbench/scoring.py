@@ -9,6 +9,7 @@ bootstrap interval over *videos* (frames of one video are not independent).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -338,6 +339,47 @@ def expected_from_files(spec: TrackSpec, template: Path | None = None, videos: P
                        "or --videos FILE")
 
 
+_TRACK_WORDS = {"expr": ("expr", "expression"), "va": ("va_", "valence"), "au": ("au_", "action_unit")}
+
+
+def find_test_reference(root: Path, spec: TrackSpec) -> tuple[Path | None, Path | None]:
+    """The organisers' test-set files under a data root: ``(template, video list)``.
+
+    A template is any ``.txt`` whose header is ``image_location,<track header>``
+    (``prediction_files_format/…_test_set_sample.txt``); a video list is a ``.txt`` in a
+    ``names_of_videos…`` folder, preferably naming the track. Several candidates are an
+    error that lists them.
+    """
+    from abawbench.data.affwild2 import SPLIT_FOLDERS
+    from abawbench.tracks import split_header
+
+    root = Path(root)
+    templates, lists = [], []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and not d.lower().startswith("cropped")
+                               and d.lower() not in SPLIT_FOLDERS and len(Path(folder, d).relative_to(root).parts) < 4)
+        for name in sorted(f for f in files if f.endswith(".txt") and not f.startswith(".")):
+            path = Path(folder, name)
+            try:
+                with open(path, "rb") as stream:
+                    header = stream.readline(4096).decode("utf-8", "replace")
+            except OSError:
+                continue
+            if split_header(header) == ("image_location",) + spec.columns:
+                templates.append(path)
+            elif Path(folder).name.lower().startswith("names_of_videos"):
+                lists.append(path)
+    if len(templates) > 1:
+        raise ScoringError(f"{root}: several {spec.track.upper()} templates ({', '.join(map(str, templates))}); "
+                           "pass one with --template")
+    named = [p for p in lists if any(word in p.name.lower() for word in _TRACK_WORDS[spec.track])]
+    video_list = named[0] if len(named) == 1 else lists[0] if len(lists) == 1 else None
+    if not templates and video_list is None:
+        raise ScoringError(f"{root}: no organisers' {spec.track.upper()} test template (a .txt starting "
+                           f"'image_location,{spec.header}') or test video list found; pass --template or --videos")
+    return (templates[0] if templates else None), video_list
+
+
 # ------------------------------------------------------------------- statistics
 
 
@@ -510,6 +552,8 @@ def validate(predictions: Path, track: str, edition: str = "abaw2", data: Path |
     """Check a submission without scoring it; returns a summary of what was checked."""
     spec = track_spec(edition, track)
     notes: list[str] = []
+    if template is None and videos is None and data is not None and split == "test":
+        template, videos = find_test_reference(data, spec)
     if template is None and videos is None:
         if data is None:
             raise ScoringError("give the reference to check against: --data ROOT, --template FILE or --videos FILE")

@@ -95,3 +95,15 @@ def test_allocator_tuning_takes_effect_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert tune_allocator() is True
+
+
+def test_validate_test_split_finds_the_organisers_files_under_the_data_root(run):
+    found = run("validate", "valid/abaw6-va.txt", "--track", "va", "--edition", "abaw6", "--data", "data/abaw6",
+                "--split", "test")
+    assert found.exit_code == 0, found.output
+    assert "CVPR_6th_ABAW_VA_test_set_sample.txt" in found.output
+    broken = run("validate", "broken/il-template-mismatch.txt", "--track", "va", "--edition", "abaw6",
+                 "--data", "data/abaw6", "--split", "test")
+    assert broken.exit_code == 2 and "il-template-mismatch.txt:31:" in broken.output
+    nothing = run("validate", "valid/abaw2-va", "--track", "va", "--data", "data/abaw2", "--split", "test")
+    assert nothing.exit_code == 2 and "no organisers' VA test template" in nothing.output

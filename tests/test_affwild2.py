@@ -218,3 +218,10 @@ def test_au_holdout_follows_au_labels_not_va():
         rows.append(frame)
     histogram = affwild2._label_histogram(pd.concat(rows, ignore_index=True), "au")
     assert histogram[:12].tolist() == [200.0] * 8 + [100.0] * 4 and histogram[12] == 0
+
+
+def test_decoding_check_finds_the_same_unreadable_crops(synthetic_data):
+    root = synthetic_data[0] / "affwild2_abaw2"
+    quick, full = affwild2.check(root), affwild2.check(root, decode=True)
+    assert full["crops"]["unreadable"] == quick["crops"]["unreadable"] != []
+    assert full["crops"]["check"] == "decoded"

@@ -555,3 +555,54 @@ def test_loaders_over_the_synthetic_affwild2_index(synthetic_data):
         filled |= set(np.asarray(item["frame"])[np.asarray(item["filled"])].tolist())
     assert sorted(covered) == sorted(rows["frame"].tolist())  # each frame exactly once
     assert set(planted["videos"][video]["missing_crops"]) <= filled
+
+
+def test_training_parts_through_make_loader_with_the_multi_part_sampler(synthetic_data, tmp_path):
+    from abawbench.data import affwild2, expw, mixing
+    from abawbench.data.loading import FrameDataset, make_loader
+
+    out, _ = synthetic_data
+    faces = expw.read_expw(out / "expw", cache_dir=tmp_path / "crops")  # a cache outside the root
+    parts = mixing.build_parts(affwild2.index(out / "affwild2_abaw2", cache=False), expw=faces,
+                               expr_va_source="affwild2-shared")
+    sampler = mixing.MultiPartBatchSampler.from_parts(parts, per_part=4, steps=6, seed=0)
+    dataset = FrameDataset(mixing.ConcatParts(parts).table, train=True, seed=0)
+    loader = make_loader(dataset, None, workers=0, batch_sampler=sampler)
+    first = [batch for batch in loader]
+    second = [batch for batch in loader]
+    assert len(first) == 6 and all(len(b["row"]) + b["dropped"] == 12 for b in first)
+    rows_first = [b["row"].tolist() for b in first]
+    assert rows_first != [b["row"].tolist() for b in second]  # the sampler's epoch moved on
+    assert all(str(p).startswith(str(tmp_path)) for p in faces["path"])  # absolute crop paths...
+    assert loader.n_unreadable == 0  # ...that load (the reader already left out the corrupt picture)
+    # repeated draws of one row within a pass are augmented independently
+    seen: dict[int, set] = {}
+    for batch in first + second:
+        for row, top, left, flip in zip(batch["row"].tolist(), batch["top"].tolist(), batch["left"].tolist(),
+                                        batch["flipped"].tolist()):
+            seen.setdefault(row, set()).add((top, left, flip))
+    assert any(len(draws) > 1 for draws in seen.values())
+
+
+def test_drop_gapped_writes_every_frame_of_kept_windows(tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    from abawbench.data.loading import SequenceDataset
+
+    (tmp_path / "v").mkdir()
+    for f in range(1, 71):
+        Image.new("RGB", (112, 112), (f, f, f)).save(tmp_path / "v" / f"{f:05d}.jpg")
+    table = pd.DataFrame({"video": "v", "frame": np.arange(1, 71), "path": [f"v/{f:05d}.jpg" for f in range(1, 71)],
+                          "expr": np.zeros(70, np.int8), "valence": np.zeros(70, np.float32),
+                          "arousal": np.zeros(70, np.float32), "has_crop": np.arange(1, 71) != 34})
+    table.attrs["root"] = str(tmp_path)
+    sequences = SequenceDataset(table, length=32, train=False, drop_gapped=True)
+    written = []
+    for i in range(len(sequences)):
+        item = sequences[i]
+        frames = np.asarray(item["frame"])
+        written += frames[np.asarray(item["new"])].tolist()
+        kept = set(frames[frames > 0].tolist())
+        assert kept <= set(written)  # every frame of a kept window gets its prediction
+    assert len(written) == len(set(written)) and 34 not in written

@@ -441,3 +441,28 @@ def test_sampler_works_as_a_torch_batch_sampler():
     dataset = TensorDataset(torch.arange(47))
     loaded = [batch[0].tolist() for batch in DataLoader(dataset, batch_sampler=sampler)]
     assert loaded == list(sampler)
+
+
+def test_other_class_is_left_out_of_the_seven_class_parts_by_default():
+    import pandas as pd
+
+    from abawbench.data.mixing import build_parts
+
+    n = 9
+    table = pd.DataFrame({
+        "source": "affwild2", "video": "v", "frame": np.arange(1, n + 1), "path": [f"v/{i:05d}.jpg" for i in range(n)],
+        "expr": np.array([0, 7, 7, 4, 7, 1, 2, 7, 3], np.int8), "valence": np.full(n, 0.1, np.float32),
+        "arousal": np.full(n, 0.2, np.float32), "has_crop": True, "split_expr": "train", "split_va": "train",
+        "split_au": "", "shared": True})
+    parts = build_parts(table, expr_va_source="affwild2-shared")
+    assert (parts["expr"]["expr"] < 7).all() and len(parts["expr"]) == 5
+    assert not (parts["va"]["expr"] == 7).any()
+    kept = build_parts(table, expr_va_source="affwild2-shared", keep_other=True)
+    assert (kept["expr"]["expr"] == 7).sum() == 4
+
+
+def test_an_epoch_with_no_step_is_an_error():
+    from abawbench.data.mixing import MultiPartBatchSampler
+
+    with pytest.raises(ValueError, match="fewer than per_part"):
+        MultiPartBatchSampler({"expr": 100, "va": 100, "expr_va": 29}, per_part=64)

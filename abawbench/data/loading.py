@@ -30,8 +30,10 @@ horizontal flip with probability ½; evaluation: the same resize and a centre cr
 from __future__ import annotations
 
 import io
+import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -454,16 +456,22 @@ class _PackedPaths:
     def __getitem__(self, i: int) -> str:
         start = 0 if i == 0 else int(self.ends[i - 1])
         relative = self.buffer[start : int(self.ends[i])].tobytes().decode("utf-8")
-        return f"{self.root}/{relative}"
+        # an absolute path (a crop cache outside the root) stays as it is
+        return os.path.join(self.root, relative)
 
 
 def _split_keys(keys: Sequence[Any], default_epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Item keys are ``index`` or ``(epoch, index)`` (what :class:`FaceLoader` sends)."""
+    """Item keys are ``index``, ``(epoch, index)`` or ``(epoch, index, occurrence)`` (what
+    :class:`FaceLoader` sends). Returns ``(draw keys, items)``: the draw key is the epoch,
+    with the occurrence in its high bits, so that an item drawn twice in one epoch (a
+    balanced sampler draws with replacement) is augmented twice, differently, while a
+    first draw keeps the plain epoch."""
     epochs = np.empty(len(keys), dtype=np.int64)
     items = np.empty(len(keys), dtype=np.int64)
     for k, key in enumerate(keys):
         if isinstance(key, tuple):
-            epochs[k], items[k] = key
+            epoch, items[k], *occurrence = key
+            epochs[k] = int(epoch) + (int(occurrence[0]) << 32 if occurrence else 0)
         else:
             epochs[k], items[k] = default_epoch, key
     return epochs, items
@@ -803,7 +811,11 @@ class SequenceDataset(_AugmentedImages):
                 gap_prefix = np.concatenate([[0], np.cumsum(~available)])
                 window_end = np.minimum(starts + self.length, n)
                 clean = gap_prefix[window_end] == gap_prefix[starts]
-                starts, new_from = starts[clean], new_from[clean]
+                starts = starts[clean]
+                # "new" counts from the previous *kept* window, or frames after a dropped
+                # one would sit in a kept window and never be written
+                new_from = np.zeros(len(starts), dtype=np.int64)
+                new_from[1:] = np.maximum(starts[:-1] + self.length - starts[1:], 0)
             windows_video.append(np.full(len(starts), code, dtype=np.int64))
             windows_start.append(starts + offset)
             windows_span.append(np.minimum(n - starts, self.length))
@@ -959,13 +971,40 @@ class _EpochTaggedSampler(Sampler):
         self.sampler = sampler
         self.epoch = 0
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.epoch
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        epoch, seen = self.epoch, Counter()
         for index in self.sampler:
-            yield epoch, int(index)
+            index = int(index)
+            yield epoch, index, seen[index]
+            seen[index] += 1
 
     def __len__(self) -> int:
         return len(self.sampler)
+
+
+class _EpochTaggedBatches(Sampler):
+    """A batch sampler's batches with every index tagged ``(epoch, index, occurrence)``;
+    the wrapped sampler's own ``set_epoch`` (e.g. :class:`MultiPartBatchSampler`) is
+    called before each pass, so every pass draws new batches."""
+
+    def __init__(self, batch_sampler: Any) -> None:
+        self.batch_sampler = batch_sampler
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        epoch, seen = self.epoch, Counter()
+        if hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(epoch)
+        for batch in self.batch_sampler:
+            tagged = []
+            for index in batch:
+                index = int(index)
+                tagged.append((epoch, index, seen[index]))
+                seen[index] += 1
+            yield tagged
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
 
 
 class FaceLoader(DataLoader):
@@ -994,8 +1033,10 @@ class FaceLoader(DataLoader):
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
-        tagger = self.batch_sampler.sampler if self.batch_sampler is not None else None
-        if isinstance(tagger, _EpochTaggedSampler):
+        tagger = self.batch_sampler
+        if not isinstance(tagger, _EpochTaggedBatches):
+            tagger = getattr(tagger, "sampler", None)
+        if isinstance(tagger, (_EpochTaggedSampler, _EpochTaggedBatches)):
             tagger.epoch = self.epoch
         self.epoch += 1
         for batch in super().__iter__():
@@ -1008,11 +1049,12 @@ class FaceLoader(DataLoader):
 
 def make_loader(
     dataset: FrameDataset | SequenceDataset,
-    batch_size: int,
+    batch_size: int | None,
     workers: int = 2,
     *,
     shuffle: bool = False,
     sampler: Sampler | Sequence[int] | None = None,
+    batch_sampler: Any = None,
     seed: int = 0,
     drop_last: bool = False,
     pin_memory: bool | None = None,
@@ -1027,6 +1069,10 @@ def make_loader(
         workers: decoding processes (0 = in the main process).
         shuffle: random order (a ``RandomSampler`` seeded with ``seed``); ignored when a
             ``sampler`` is given (e.g. the weighted balancing samplers).
+        batch_sampler: yields whole batches of indices instead (e.g.
+            :class:`abawbench.data.mixing.MultiPartBatchSampler` over
+            ``ConcatParts(parts).table``); ``batch_size``, ``shuffle`` and ``sampler``
+            are then unused, and the sampler's ``set_epoch`` follows the loader's epoch.
         pin_memory: page-locked batches for fast, asynchronous host-to-GPU copies;
             default: when CUDA is available.
         prefetch_factor: batches each worker keeps ready.
@@ -1038,17 +1084,20 @@ def make_loader(
     one intra-op thread (``torch.set_num_threads(1)``): idle OpenMP threads spin-wait
     after every parallel op and took ~160 µs of CPU per image from the workers here.
     """
-    if sampler is None:
-        if shuffle:
-            sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
-        else:
-            sampler = SequentialSampler(dataset)
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
     extra: dict[str, Any] = {}
     if workers > 0:
         extra["persistent_workers"] = persistent_workers
         extra["prefetch_factor"] = prefetch_factor
+    if batch_sampler is not None:
+        return FaceLoader(dataset, batch_sampler=_EpochTaggedBatches(batch_sampler), num_workers=workers,
+                          collate_fn=collate_batch, pin_memory=pin_memory, epoch=epoch, **extra)
+    if sampler is None:
+        if shuffle:
+            sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+        else:
+            sampler = SequentialSampler(dataset)
     return FaceLoader(
         dataset,
         batch_size=batch_size,

@@ -88,6 +88,9 @@ SHARED_EXPR_VA_KEEP_EVERY = 3
 # --------------------------------------------------------------------------- labels
 
 
+OTHER_CLASS = 7  # ABAW3+ "Other"; the paper's 7-class method has no such class
+
+
 def valid_expr(expr: Any) -> np.ndarray:
     """(N,) bool: the expression label is a class (not the -1 missing marker)."""
     return np.asarray(expr) >= 0
@@ -210,6 +213,7 @@ def build_parts(
     expr_va_source: str = "affectnet",
     share_annotations: bool = True,
     thin: bool = False,
+    keep_other: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """The three training parts ``{"expr", "va", "expr_va"}`` as sample tables.
 
@@ -229,6 +233,9 @@ def build_parts(
             Neutral, then 1 in 2 Happiness, then 1 in 2 Sadness, by table position, see
             :func:`thin_expr_positions`; VA: 1 in 5 by position). External rows and the
             ``expr_va`` part are never thinned.
+        keep_other: keep the ABAW3+ class 7 "Other". The method has 7 classes (its EXPR
+            head has K = 7), so by default "Other" counts as no EXPR label: such frames
+            leave the ``expr`` part and carry no secondary EXPR label elsewhere.
     Returns:
         ``{part: table}``, each with the contract columns (Aff-Wild2 rows first, then
         the external database), a categorical ``part`` column, a fresh RangeIndex and
@@ -250,7 +257,7 @@ def build_parts(
     prefixes, root = _roots({"affwild2": affwild2, **external})
 
     expr = affwild2["expr"].to_numpy()
-    has_expr = valid_expr(expr)
+    has_expr = valid_expr(expr) & (keep_other | (expr < OTHER_CLASS))
     has_va = valid_va(affwild2["valence"].to_numpy(), affwild2["arousal"].to_numpy())
     crop = affwild2["has_crop"].to_numpy(dtype=bool)
     expr_train = np.asarray(affwild2["split_expr"].astype(str) == "train")
@@ -556,6 +563,10 @@ class MultiPartBatchSampler:
         self.steps = min(s // self.per_part for s in sizes.values()) if steps is None else int(steps)
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
+        if steps is None and self.steps == 0:
+            small = min(sizes, key=sizes.get)
+            raise ValueError(f"part {small!r} has {sizes[small]} rows, fewer than per_part={self.per_part}: an epoch "
+                             "would have no step; lower per_part or pass steps")
 
     @classmethod
     def from_parts(cls, parts: Mapping[str, pd.DataFrame], per_part: int, steps: int | None = None, seed: int = 0,

@@ -40,9 +40,6 @@ class GroundTruth:
     lengths: np.ndarray
     notes: list[str] = field(default_factory=list)
 
-    def path(self, video: str) -> Path:
-        return self.folder / f"{video}.txt"
-
     @cached_property
     def values(self) -> list[np.ndarray]:
         """Per video ``(frames, n_values)`` (views of ``stacked``)."""

@@ -225,3 +225,17 @@ def test_decoding_check_finds_the_same_unreadable_crops(synthetic_data):
     quick, full = affwild2.check(root), affwild2.check(root, decode=True)
     assert full["crops"]["unreadable"] == quick["crops"]["unreadable"] != []
     assert full["crops"]["check"] == "decoded"
+
+
+def test_layout_edition_from_headers_and_folder_names(tmp_path):
+    from abawbench import formats
+    from abawbench.tracks import track_spec
+
+    expr7, au8 = track_spec("abaw1", "expr"), track_spec("abaw1", "au")
+    formats.write_per_video(tmp_path / "annotations" / "EXPR_Set" / "Training_Set", expr7, {"v": np.zeros((3, 1))})
+    formats.write_per_video(tmp_path / "annotations" / "AU_Set" / "Training_Set", au8, {"v": np.zeros((3, 8))})
+    assert affwild2.build_index(tmp_path).attrs["edition"] == "abaw1"
+    other = tmp_path / "later"
+    formats.write_per_video(other / "x" / "EXPR_Recognition_Challenge" / "Train_Set", track_spec("abaw6", "expr"),
+                            {"v": np.zeros((3, 1))})
+    assert affwild2.build_index(other).attrs["edition"] == "abaw3+"

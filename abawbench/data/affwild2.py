@@ -24,7 +24,7 @@ import pandas as pd
 from abawbench import atomic
 from abawbench.data import MISSING_EXPR, MISSING_VA
 from abawbench.formats import read_many
-from abawbench.tracks import AU_NAMES_12, TRACKS, track_spec
+from abawbench.tracks import AU_NAMES_8, AU_NAMES_12, TRACKS, track_spec
 
 SPLIT_FOLDERS = {
     "train_set": "train", "training_set": "train", "train": "train",
@@ -300,13 +300,25 @@ def build_index(root: Path, folders: list[AnnotationFolder] | None = None, crops
         table[name] = au[:, j]
     table.attrs.update({
         "root": str(root),
-        "edition": ("abaw3+" if len(columns.get("expr", ())) == 8 else "abaw2") if "expr" in columns else "unknown",
+        "edition": _layout_edition(folders, columns),
         "folders": [(f.track, f.split, str(f.folder)) for f in folders],
         "annotation_lines": {t: {v: len(values) for v, (_, values) in per_track[t].items()} for t in TRACKS},
         "splits": {t: {v: split for v, (split, _) in per_track[t].items()} for t in TRACKS},
         "au_names": list(au_names),
     })
     return table
+
+
+def _layout_edition(folders: list[AnnotationFolder], columns: dict[str, tuple[str, ...]]) -> str:
+    """Which edition's files these are, from headers and folder names: 8 EXPR classes mean
+    ABAW3 or later; 7 classes with 8-AU files or a ``Training_Set`` folder, ABAW1."""
+    if "expr" not in columns and "au" not in columns:
+        return "unknown"
+    if len(columns.get("expr", ())) == 8:
+        return "abaw3+"
+    if columns.get("au") == AU_NAMES_8 or any(f.folder.name.lower() == "training_set" for f in folders):
+        return "abaw1"
+    return "abaw2"
 
 
 def _crop_paths(video_names: np.ndarray, video_codes: np.ndarray, frame: np.ndarray) -> np.ndarray:

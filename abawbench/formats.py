@@ -372,6 +372,13 @@ class LocatedRows:
     def line(self, row: int) -> int:
         return row + 2
 
+    def runs(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Consecutive rows of one video: ``(videos, starts, ends)``, rows ``starts[i]:ends[i]``."""
+        starts = np.flatnonzero(np.concatenate(([True], self.videos[1:] != self.videos[:-1]))) \
+            if self.videos.size else np.zeros(0, dtype=np.int64)
+        ends = np.append(starts[1:], len(self.videos))
+        return [str(v) for v in self.videos[starts]], starts, ends
+
 
 def _split_location(text: TextFile, row: int, location: str) -> tuple[str, int]:
     video, slash, file_name = location.rpartition("/")
@@ -430,8 +437,8 @@ def check_row_order(rows: LocatedRows) -> None:
     step = np.diff(frames)
     repeated = same & (step == 0)
     backwards = same & (step < 0)
-    starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    run_videos = videos[starts]
+    run_list, starts, _ = rows.runs()
+    run_videos = np.array(run_list, dtype=str)
     _, first_run = np.unique(run_videos, return_index=True)
     resumed = np.setdiff1d(np.arange(run_videos.size), first_run)
     problems = []

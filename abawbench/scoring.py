@@ -9,7 +9,6 @@ bootstrap interval over *videos* (frames of one video are not independent).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -273,9 +272,7 @@ def _check_against_template(rows: LocatedRows, template: LocatedRows) -> None:
 
 
 def _align_rows(rows: LocatedRows, expected: Expected) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    starts = np.flatnonzero(np.concatenate(([True], rows.videos[1:] != rows.videos[:-1])))
-    ends = np.append(starts[1:], len(rows.videos))
-    run_videos = [str(v) for v in rows.videos[starts]]
+    run_videos, starts, ends = rows.runs()
     for video, start in zip(run_videos, starts):
         if video not in expected.frames:
             raise FormatError(rows.path, rows.line(int(start)), f"only videos of the reference set ({expected.source})",
@@ -306,8 +303,9 @@ def _align_rows(rows: LocatedRows, expected: Expected) -> dict[str, tuple[np.nda
             gaps = np.flatnonzero(required & ~predicted)
             if gaps.size:
                 frame = int(gaps[0]) + 1
-                start = int(starts[run_videos.index(video)])
-                after = int(np.searchsorted(rows.frames[start:ends[run_videos.index(video)]], frame))
+                run = run_videos.index(video)
+                start = int(starts[run])
+                after = int(np.searchsorted(rows.frames[start:ends[run]], frame))
                 raise FormatError(rows.path, rows.line(start + after),
                                   f"a row for '{video}/{frame:05d}.jpg', whose ground truth is valid",
                                   f"none ({int(gaps.size)} such frame(s) of that video have no row)")
@@ -326,9 +324,8 @@ def expected_from_files(spec: TrackSpec, template: Path | None = None, videos: P
     """What a test-set submission must cover, from the organisers' template and/or video list."""
     if template is not None:
         rows = read_image_location(template, spec, template=True)
-        starts = np.flatnonzero(np.concatenate(([True], rows.videos[1:] != rows.videos[:-1])))
-        ends = np.append(starts[1:], len(rows.videos))
-        frames = {str(rows.videos[s]): int(rows.frames[e - 1]) for s, e in zip(starts, ends)}
+        videos, _, ends = rows.runs()
+        frames = {video: int(rows.frames[end - 1]) for video, end in zip(videos, ends)}
         return Expected(frames, template=rows, source=f"template {template}")
     if videos is not None:
         return Expected(read_video_list(videos), source=f"video list {videos}")
@@ -347,16 +344,15 @@ def find_test_reference(root: Path, spec: TrackSpec) -> tuple[Path | None, Path 
     ``names_of_videos…`` folder, preferably naming the track. Several candidates are an
     error that lists them.
     """
-    from abawbench.data.affwild2 import SPLIT_FOLDERS
+    from abawbench.data.affwild2 import dataset_folders
     from abawbench.tracks import split_header
 
-    root = Path(root)
     templates, lists = [], []
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and not d.lower().startswith("cropped")
-                               and d.lower() not in SPLIT_FOLDERS and len(Path(folder, d).relative_to(root).parts) < 4)
-        for name in sorted(f for f in files if f.endswith(".txt") and not f.startswith(".")):
-            path = Path(folder, name)
+    for folder, entries in dataset_folders(Path(root), max_depth=4):
+        for entry in entries:
+            if not entry.name.endswith(".txt") or entry.name.startswith(".") or not entry.is_file():
+                continue
+            path = Path(entry.path)
             try:
                 with open(path, "rb") as stream:
                     header = stream.readline(4096).decode("utf-8", "replace")
@@ -364,7 +360,7 @@ def find_test_reference(root: Path, spec: TrackSpec) -> tuple[Path | None, Path 
                 continue
             if split_header(header) == ("image_location",) + spec.columns:
                 templates.append(path)
-            elif Path(folder).name.lower().startswith("names_of_videos"):
+            elif folder.name.lower().startswith("names_of_videos"):
                 lists.append(path)
     if len(templates) > 1:
         raise ScoringError(f"{root}: several {spec.track.upper()} templates ({', '.join(map(str, templates))}); "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,19 +81,14 @@ def file_signature(path: Path) -> str:
     return f"{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}|{stat.st_ctime_ns}"
 
 
-def find_annotation_folders(root: Path, unknown: list[Path] | None = None) -> list[AnnotationFolder]:
-    """Every split folder of annotation files under ``root``, its track read from headers.
+def dataset_folders(root: Path, max_depth: int = _MAX_DEPTH) -> Iterator[tuple[Path, list[os.DirEntry]]]:
+    """Walk a dataset root: each folder with its sorted entries, top-down.
 
-    Folder names differ between editions, so only the split folder's own name
-    (``Train_Set``, ``Validation_Set``…) and the files' headers count. Image folders are
-    not entered, so a full copy with millions of crops is searched in milliseconds.
-    Split folders whose first file has no known header are appended to ``unknown``.
+    Not entered: hidden folders, ``cropped*`` folders, split folders (``Train_Set``…:
+    annotation files, listed by their parent's entries) and folders of images (a video's
+    crops), so a full copy with millions of crops is walked in milliseconds.
     """
-    from abawbench.tracks import detect_track
-
-    root = Path(root)
-    candidates = [root] if root.name.lower() in SPLIT_FOLDERS else []
-    stack = [(root, 0)]
+    stack = [(Path(root), 0)]
     while stack:
         folder, depth = stack.pop()
         try:
@@ -102,14 +98,38 @@ def find_annotation_folders(root: Path, unknown: list[Path] | None = None) -> li
         sample = entries[:50]
         images = sum(e.name.lower().endswith(_IMAGE_SUFFIXES) for e in sample)
         if images >= 10 and images >= 0.9 * len(sample):
-            continue  # a folder of images (a video's crops): nothing to find below
-        for entry in entries:
-            if not entry.is_dir() or entry.name.startswith(".") or entry.name.lower().startswith("cropped"):
-                continue
-            if entry.name.lower() in SPLIT_FOLDERS:
-                candidates.append(Path(entry.path))
-            elif depth + 1 < _MAX_DEPTH:
+            continue  # a folder of images: nothing to find in or below it
+        yield folder, entries
+        if depth + 1 >= max_depth:
+            continue
+        for entry in reversed(entries):
+            name = entry.name.lower()
+            if (not name.startswith(".") and not name.startswith("cropped") and name not in SPLIT_FOLDERS
+                    and _dir_or_unreadable(entry)):
                 stack.append((Path(entry.path), depth + 1))
+
+
+def _dir_or_unreadable(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def find_annotation_folders(root: Path, unknown: list[Path] | None = None) -> list[AnnotationFolder]:
+    """Every split folder of annotation files under ``root``, its track read from headers.
+
+    Folder names differ between editions, so only the split folder's own name
+    (``Train_Set``, ``Validation_Set``…) and the files' headers count (the tree is walked
+    by :func:`dataset_folders`). Split folders whose first file has no known header are
+    appended to ``unknown``.
+    """
+    from abawbench.tracks import detect_track
+
+    root = Path(root)
+    candidates = [root] if root.name.lower() in SPLIT_FOLDERS else []
+    for _, entries in dataset_folders(root):
+        candidates += [Path(e.path) for e in entries if e.name.lower() in SPLIT_FOLDERS and _dir_or_unreadable(e)]
     found = []
     for folder in sorted(set(candidates)):
         texts = annotation_files(folder)

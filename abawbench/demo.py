@@ -48,4 +48,4 @@ def _check_step(out: Path, console: Console) -> None:
         report.print_check(console, result)
         atomic.write_json(out / f"check-{layout}.json", result)
     written = affwild2.write_standard_splits(affwild2.index(out / "data" / "affwild2_abaw2"), out / "splits")
-    report.print_splits(console, out / "splits", written, 0.15, 0)
+    report.print_splits(console, out / "splits", written, affwild2.DEV_FRACTION, 0)

@@ -31,3 +31,18 @@ def database_copy(synthetic_data, tmp_path):
         return target
 
     return make
+
+
+@pytest.fixture
+def edit_line():
+    """``edit_line(path, index, change)``: rewrite line ``index`` (0-based) of a text file as
+    ``change(old line)``; returns the file's lines as they were."""
+
+    def edit(path: Path, index: int, change) -> list[str]:
+        lines = Path(path).read_text().splitlines()
+        edited = list(lines)
+        edited[index] = change(lines[index])
+        Path(path).write_text("\n".join(edited) + "\n")
+        return lines
+
+    return edit

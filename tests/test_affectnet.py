@@ -123,29 +123,21 @@ def _edit_field(line: str, index: int, value: str) -> str:
     (lambda line: _edit_field(line, 8, "1.5"), r"arousal must be in \[-1, 1\] or -2"),
     (lambda line: _edit_field(line, 3, "0"), "face_width and face_height must be positive"),
 ])
-def test_malformed_line_names_file_and_line(copy, edit, message):
-    path = copy / "Manually_Annotated_file_lists" / "validation.csv"
-    lines = path.read_text().splitlines()
-    lines[3] = edit(lines[3])
-    path.write_text("\n".join(lines) + "\n")
+def test_malformed_line_names_file_and_line(copy, edit_line, edit, message):
+    edit_line(copy / "Manually_Annotated_file_lists" / "validation.csv", 3, edit)
     with pytest.raises(ValueError, match=rf"validation\.csv:4: .*{message}"):
         read_affectnet(copy, "validation")
 
 
-def test_wrong_header(copy):
-    path = copy / "Manually_Annotated_file_lists" / "training.csv"
-    lines = path.read_text().splitlines()
-    lines[0] = lines[0].replace("face_x", "x")
-    path.write_text("\n".join(lines) + "\n")
+def test_wrong_header(copy, edit_line):
+    edit_line(copy / "Manually_Annotated_file_lists" / "training.csv", 0, lambda line: line.replace("face_x", "x"))
     with pytest.raises(ValueError, match=r"training\.csv:1: header"):
         read_affectnet(copy, "training")
 
 
-def test_box_outside_image(copy):
+def test_box_outside_image(copy, edit_line):
     path = copy / "Manually_Annotated_file_lists" / "validation.csv"
-    lines = path.read_text().splitlines()
-    index = next(i for i, line in enumerate(lines[1:], start=1) if int(line.split(",")[6]) < 7)
-    lines[index] = _edit_field(lines[index], 3, "4000")
-    path.write_text("\n".join(lines) + "\n")
+    index = next(i for i, line in enumerate(path.read_text().splitlines()[1:], start=1) if int(line.split(",")[6]) < 7)
+    edit_line(path, index, lambda line: _edit_field(line, 3, "4000"))
     with pytest.raises(ValueError, match=rf"validation\.csv:{index + 1}: face box .* not inside"):
         read_affectnet(copy, "validation")

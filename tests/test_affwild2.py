@@ -239,3 +239,10 @@ def test_layout_edition_from_headers_and_folder_names(tmp_path):
     formats.write_per_video(other / "x" / "EXPR_Recognition_Challenge" / "Train_Set", track_spec("abaw6", "expr"),
                             {"v": np.zeros((3, 1))})
     assert affwild2.build_index(other).attrs["edition"] == "abaw3+"
+
+
+def test_cli_dev_fraction_default_is_the_library_default():
+    from abawbench.cli import data_splits
+
+    fraction = next(p for p in data_splits.params if p.name == "fraction")
+    assert fraction.default == affwild2.DEV_FRACTION  # the CLI keeps a literal so --help stays import-light

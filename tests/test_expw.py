@@ -116,20 +116,17 @@ def copy(database_copy):
     (lambda f: " ".join(f.split()[:7] + ["2.5"]), "label must be an integer"),
     (lambda f: " ".join(f.split()[:4] + [f.split()[3]] + f.split()[5:]), "left < right"),
 ])
-def test_malformed_line_names_file_and_line(copy, edit, message):
-    path = copy / "label" / "label.lst"
-    lines = path.read_text().splitlines()
-    lines[2] = edit(lines[2])
-    path.write_text("\n".join(lines) + "\n")
+def test_malformed_line_names_file_and_line(copy, edit_line, edit, message):
+    edit_line(copy / "label" / "label.lst", 2, edit)
     with pytest.raises(ValueError, match=rf"label\.lst:3: .*{message}"):
         read_expw(copy)
 
 
-def test_box_outside_image_names_line(copy):
-    path = copy / "label" / "label.lst"
-    lines = path.read_text().splitlines()
-    name, face_id, top, left, right, bottom, confidence, label = lines[0].split()
-    lines[0] = " ".join([name, face_id, top, left, "5000", bottom, confidence, label])
-    path.write_text("\n".join(lines) + "\n")
+def test_box_outside_image_names_line(copy, edit_line):
+    def widen(line):
+        name, face_id, top, left, right, bottom, confidence, label = line.split()
+        return " ".join([name, face_id, top, left, "5000", bottom, confidence, label])
+
+    edit_line(copy / "label" / "label.lst", 0, widen)
     with pytest.raises(ValueError, match=r"label\.lst:1: face box .* not inside"):
         read_expw(copy)

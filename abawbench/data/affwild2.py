@@ -38,6 +38,7 @@ CACHE_NAME = ".abawbench_index.pkl"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _MAX_DEPTH = 6
 _INDEX_VERSION = 1
+DEV_FRACTION = 0.15  # share of the labelled train frames a dev hold-out takes by default
 
 
 class DatasetError(ValueError):
@@ -415,7 +416,7 @@ def _label_histogram(frames: pd.DataFrame, track: str) -> np.ndarray:
     return np.append((aus == 1).sum(axis=0), (aus != 1).all(axis=1).sum()).astype(float)
 
 
-def holdout_split(table: pd.DataFrame, track: str | tuple[str, ...] = "expr", fraction: float = 0.15,
+def holdout_split(table: pd.DataFrame, track: str | tuple[str, ...] = "expr", fraction: float = DEV_FRACTION,
                   seed: int = 0, candidates: int = 8) -> tuple[list[str], list[str]]:
     """Carve a video-disjoint ``dev`` hold-out from the official train set: ``(train, dev)``.
 
@@ -481,7 +482,7 @@ def read_split(path: Path) -> list[str]:
     return names
 
 
-def write_standard_splits(table: pd.DataFrame, out: Path, fraction: float = 0.15, seed: int = 0) -> dict:
+def write_standard_splits(table: pd.DataFrame, out: Path, fraction: float = DEV_FRACTION, seed: int = 0) -> dict:
     """Write every standard split of every annotated track as a plain list under ``out``.
 
     ``<track>-train.txt``/``<track>-validation.txt`` (official), ``<track>-dev-train.txt``/

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from abawbench import __version__
 from abawbench.tracks import TRACKS
@@ -30,7 +31,8 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except (FormatError, ScoringError, DatasetError) as error:
-            error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+            # escaped: the message quotes the user's file, which may hold [brackets]
+            error_console.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
@@ -55,6 +57,8 @@ def main():
 
 track_option = click.option("--track", required=True, type=click.Choice(TRACKS, case_sensitive=False),
                             help="Challenge track.")
+
+
 def _check_edition(ctx, param, value):
     from abawbench.tracks import get_edition
 

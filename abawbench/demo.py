@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "submissions"
 
@@ -34,7 +35,7 @@ def run_demo(out: Path, console: Console) -> None:
     try:
         scoring.score(EXAMPLES / "broken" / "va-out-of-range", EXAMPLES / "data" / "abaw2", "va")
     except FormatError as error:
-        console.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
     console.print(f"[green]demo done[/green]: results in {out}/")
 
 

@@ -107,3 +107,16 @@ def test_validate_test_split_finds_the_organisers_files_under_the_data_root(run)
     assert broken.exit_code == 2 and "il-template-mismatch.txt:31:" in broken.output
     nothing = run("validate", "valid/abaw2-va", "--track", "va", "--data", "data/abaw2", "--split", "test")
     assert nothing.exit_code == 2 and "no organisers' VA test template" in nothing.output
+
+
+def test_error_messages_show_the_users_text_verbatim(run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "pred"
+    shutil.copytree("valid/abaw2-va", folder)
+    path = folder / "video10_1.txt"
+    lines = path.read_text().splitlines()
+    lines[3] = "[bold]0.1,0.2"
+    path.write_text("\n".join(lines) + "\n")
+    result = run("score", folder, "--data", "data/abaw2", "--track", "va")
+    assert result.exit_code == 2 and "'[bold]0.1'" in result.output

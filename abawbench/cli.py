@@ -24,13 +24,16 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from abawbench.compare import CompareError
         from abawbench.data.affwild2 import DatasetError
         from abawbench.formats import FormatError
+        from abawbench.leaderboard import LeaderboardError
+        from abawbench.plots import MissingExtra
         from abawbench.scoring import ScoringError
 
         try:
             return command(*args, **kwargs)
-        except (FormatError, ScoringError, DatasetError) as error:
+        except (FormatError, ScoringError, DatasetError, CompareError, LeaderboardError, MissingExtra) as error:
             # escaped: the message quotes the user's file, which may hold [brackets]
             error_console.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
@@ -173,6 +176,116 @@ def data_splits(root, out, fraction, seed, annotations):
 
     written = affwild2.write_standard_splits(affwild2.index(root, annotations=annotations), out, fraction, seed)
     report.print_splits(console, out, written, fraction, seed)
+
+
+def _split_keys(ctx, param, value):
+    keys = [key.strip() for item in value for key in item.split(",") if key.strip()]
+    return keys or None
+
+
+entries_argument = click.argument("entries", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+stage_option = click.option("--stage", type=click.Choice(("final",) + ("cnn-teacher", "cnn-student", "features",
+                                                                      "gru-teacher", "gru-student")),
+                            help="Which scores of a run folder: its final ones (default) or a stage's.")
+data_option = click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                           help="Aff-Wild2 root to score prediction folders/files against.")
+
+
+@main.command()
+@entries_argument
+@data_option
+@click.option("--reference", type=click.Path(exists=True, path_type=Path),
+              help="The entry every delta is taken against (default: the first).")
+@click.option("--by", multiple=True, callback=_split_keys,
+              help="Dotted config keys that define a group of seeds (default: run.json 'group'); repeat or "
+                   "separate with commas, e.g. --by method.tasks,method.shared_annotations.")
+@click.option("--table", type=click.Choice(["entries", "ablation"]), default="entries", show_default=True,
+              help="ablation: the paper's Tables 1-3 from run folders, the paper's numbers beside ours.")
+@click.option("--format", "fmt", type=click.Choice(["rich", "markdown", "latex", "csv"]), default="rich",
+              show_default=True, help="How to write the table.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the markdown/LaTeX/CSV table to this file instead of the terminal.")
+@click.option("--track", type=click.Choice(TRACKS, case_sensitive=False),
+              help="Only this track (and the track of prediction files whose header does not tell).")
+@edition_option
+@click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]),
+              help="Split that prediction folders are scored on.")
+@stage_option
+@click.option("--bootstrap", "resamples", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Resamples of the paired bootstrap over videos.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
+@user_errors
+def compare(entries, data, reference, by, table, fmt, output, track, edition, split, stage, resamples, seed,
+            json_path):
+    """Compare run folders, score JSONs and prediction folders: every metric, deltas against a
+    reference with a paired bootstrap over videos, seeds of one config as mean ± std."""
+    from abawbench import ablation, atomic, tables
+    from abawbench import compare as comparing
+
+    if table == "ablation":
+        result = ablation.ablation_table(list(entries))
+    else:
+        result = comparing.compare_entries(list(entries), data, reference, by, track.lower() if track else None,
+                                           edition, split, stage, resamples, seed)
+    if fmt == "rich":
+        tables.print_result(console, result)
+    else:
+        text = tables.render(result, fmt)
+        if output is not None:
+            atomic.write_text(output, text)
+            console.print(f"[dim]wrote {output}[/dim]")
+        else:
+            click.echo(text, nl=False)
+    _write_json(json_path, result)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--run", "entry", type=click.Path(exists=True, path_type=Path),
+              help="A run folder or score JSON to place among the published rows.")
+@stage_option
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the board here.")
+@user_errors
+def leaderboard(name, entry, stage, json_path):
+    """Published ABAW results: without NAME, the boards; with one (abaw2-expr, abaw2-va, ...),
+    its rows ranked by the official metric, and where --run would stand."""
+    from abawbench import leaderboard as boards
+
+    if name is None:
+        listed = boards.list_boards()
+        boards.print_boards(console, listed)
+        _write_json(json_path, {"boards": [{"name": b.name, "edition": b.edition, "track": b.track,
+                                            "main_metric": b.main_metric, "rows": len(b.rows)} for b in listed]})
+        return
+    board = boards.load_board(name)
+    placement = boards.place(entry, board, stage) if entry is not None else None
+    boards.print_board(console, board, placement)
+    _write_json(json_path, boards.board_json(board, placement))
+
+
+@main.command()
+@entries_argument
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the PNG plots and index.html (replaced as a whole).")
+@data_option
+@click.option("--track", type=click.Choice(TRACKS, case_sensitive=False), help="Only this track.")
+@edition_option
+@click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]))
+@stage_option
+@user_errors
+def report(entries, out, data, track, edition, split, stage):
+    """Plots (EXPR confusion, VA density, per-video scores, training curves) and one self-contained
+    index.html for run folders and score JSONs. Needs the plots extra: pip install 'abawbench[plots]'."""
+    from abawbench import plots
+
+    plots.pyplot()  # says how to get matplotlib before any work
+    written = plots.write_report(list(entries), out, data, track.lower() if track else None, edition, split, stage)
+    for image in written["images"]:
+        console.print(f"[dim]{out / image['file']}[/dim]  {image['caption']}")
+    for note in written["missing"]:
+        console.print(f"[yellow]not drawn:[/yellow] {escape(note)}", soft_wrap=True)
+    console.print(f"wrote {out / 'index.html'} ({len(written['images'])} plots embedded)")
 
 
 @main.command()

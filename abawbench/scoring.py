@@ -522,8 +522,22 @@ def score(predictions: Path, data: Path, track: str, edition: str = "abaw2", spl
         "predictions": str(predictions),
         "ground_truth": str(truth.folder),
         "notes": notes,
+        "statistics": statistics_payload(spec, truth.videos, stats, n_frames),
     })
     return result
+
+
+def statistics_payload(spec: TrackSpec, videos: list[str], stats: np.ndarray, n_frames: np.ndarray) -> dict:
+    """The per-video sufficient statistics of the scored videos (those with a valid frame),
+    in ``per_video`` order, as JSON: ``values`` nests the ``(V, ...)`` array of
+    :func:`video_statistics`, so another program (``compare``'s paired bootstrap) can
+    re-weight videos without the files. Integers stay integers; floats round-trip exactly."""
+    scored = n_frames > 0
+    layout = {"expr": "confusion counts [video][truth][prediction]",
+              "va": "centred moments [video][valence, arousal][n, mean_pred, mean_truth, M2_pred, M2_truth, C]",
+              "au": "counts [video][AU][tn, fp, fn, tp]"}[spec.track]
+    return {"videos": [v for v, s in zip(videos, scored) if s], "layout": layout,
+            "shape": [int(scored.sum()), *stats.shape[1:]], "values": stats[scored].tolist()}
 
 
 def _constant_prediction_notes(stats: np.ndarray) -> list[str]:

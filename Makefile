@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC) 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/python -c "import torch, torchvision" 
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,torch]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,torch,plots]' 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/abawbench --version
 	@touch $(STAMP)
 

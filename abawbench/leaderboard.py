@@ -140,8 +140,9 @@ class Placement:
                 "out_of": self.out_of, "marks": self.marks}
 
 
-def place(entry: Path, board: Board, stage: str | None = None) -> Placement:
-    """Rank an entry's score among the board's rows of each split.
+def place(entry: Path, board: Board | str, stage: str | None = None) -> Placement:
+    """Rank an entry's score among the board's rows of each split (``board``: a
+    :class:`Board` or a board's name, e.g. ``"abaw2-va"``).
 
     ``entry`` is a run folder (its final ``scores/validation-<track>.json``, or a
     stage's) or a score JSON. The rank is 1 + the number of rows with a higher main
@@ -150,6 +151,7 @@ def place(entry: Path, board: Board, stage: str | None = None) -> Placement:
     """
     from abawbench import compare
 
+    board = load_board(board) if isinstance(board, str) else board
     entry = Path(entry)
     try:
         scored = [s for s in compare.load_entry(entry, compare.entry_labels([entry])[0], stage=stage)

@@ -125,8 +125,10 @@ def va_density_figure(truth: np.ndarray, prediction: np.ndarray, title: str):
     for dim, (ax, name) in enumerate(zip(axes, ("valence", "arousal"))):
         x, y = truth[:, dim].astype(np.float64), prediction[:, dim].astype(np.float64)
         histogram, _, _ = np.histogram2d(x, y, bins=[edges, edges])
-        image = ax.pcolormesh(edges, edges, np.ma.masked_equal(histogram.T, 0), cmap="viridis",
-                              norm=LogNorm(vmin=1, vmax=max(2.0, histogram.max())))
+        # a log scale only where counts span decades (real validation sets: 10^5 frames)
+        norm = LogNorm(vmin=1, vmax=histogram.max()) if histogram.max() >= 50 else None
+        image = ax.pcolormesh(edges, edges, np.ma.masked_equal(histogram.T, 0), cmap="viridis", norm=norm,
+                              vmin=None if norm else 0, vmax=None if norm else max(1.0, histogram.max()))
         ax.plot([-1, 1], [-1, 1], "--", color="grey", linewidth=1, label="prediction = truth")
         ax.set_xlim(-1, 1)
         ax.set_ylim(-1, 1)
@@ -169,6 +171,10 @@ def va_means_figure(statistics: np.ndarray, title: str, missing: str):
 # -------------------------------------------------------------------- per video
 
 
+METRIC_WORDS = {"criterion": "criterion (official)", "f1": "F1", "acc": "accuracy", "mean": "mean CCC (official)",
+                "valence": "CCC valence", "arousal": "CCC arousal"}
+
+
 def per_video_figure(entries: list[tuple[str, dict]], metric_names: list[str], title: str):
     """One panel per metric: each entry's per-video scores as a box and its points
     (one per video); ``entries`` are ``(label, per_video)`` of the score JSONs."""
@@ -181,13 +187,18 @@ def per_video_figure(entries: list[tuple[str, dict]], metric_names: list[str], t
     for ax, metric in zip(axes[0], metric_names):
         values = [np.array([v[metric] for v in per_video.values() if metric in v], dtype=np.float64)
                   for _, per_video in entries]
-        ax.boxplot(values, vert=False, widths=0.5, showfliers=False)
+        import matplotlib
+
+        # "vert" gave way to "orientation" in matplotlib 3.10
+        horizontal = {"orientation": "horizontal"} if matplotlib.__version_info__ >= (3, 10) else {"vert": False}
+        ax.boxplot(values, widths=0.5, showfliers=False, **horizontal)
         for position, points in enumerate(values, start=1):
             ax.scatter(points, position + rng.uniform(-0.15, 0.15, len(points)), s=12, alpha=0.6, color="tab:blue")
         ax.set_yticks(range(1, len(labels) + 1), labels)
-        ax.set_xlabel(f"{metric} of one video")
+        ax.set_ylim(len(labels) + 0.5, 0.5)  # the first entry on top, as in the tables
+        ax.set_xlabel(f"{METRIC_WORDS.get(metric, metric)} of one video")
+        ax.set_ylabel("entry")
         ax.set_title(metric)
-    axes[0][0].set_ylabel("entry")
     figure.suptitle(title)
     return figure
 
@@ -229,7 +240,7 @@ def training_figure(records: list[dict], title: str):
         start += max(epochs) - min(epochs) + 1
     x_of = [offsets[r["stage"]] + int(r.get("epoch", 0)) for r in records]
     panels = [(name, get) for name, get in _CURVES if any(v is not None for r in records for _, v in get(r))]
-    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels)), sharex=True, squeeze=False,
+    figure, axes = plt.subplots(len(panels), 1, figsize=(11.5, 2.6 * len(panels)), sharex=True, squeeze=False,
                                 constrained_layout=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (name, get) in zip(axes[:, 0], panels):
@@ -246,16 +257,16 @@ def training_figure(records: list[dict], title: str):
                 if not points:
                     continue
                 xs, ys, best = zip(*points)
-                colour = colours[(series_index * len(stages) + stage_index) % len(colours)] if len(series_names) > 1 \
-                    else colours[stage_index % len(colours)]
+                colour = colours[stage_index % len(colours)]  # a stage keeps its colour in every panel
                 label = f"{stage} {series}" if len(series_names) > 1 else stage
-                ax.plot(xs, ys, "-o", markersize=3, color=colour, label=label)
+                ax.plot(xs, ys, ("-", "--", ":")[series_index % 3], marker="o", markersize=3, color=colour,
+                        label=label)
                 stars = [(x, y) for x, y, b in zip(xs, ys, best) if b]
                 if stars:
                     ax.scatter(*zip(*stars), marker="*", s=120, color=colour, edgecolor="black", zorder=3)
         ax.set_ylabel(name.split(" (")[0].replace("validation ", "val. "))
         ax.set_title(name, fontsize=10)
-        ax.legend(fontsize=7, ncol=min(5, len(stages) * len(series_names)), loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     axes[-1, 0].set_xlabel("epoch (stages one after another; ★ best epoch of a stage)")
     figure.suptitle(title)
     return figure
@@ -295,6 +306,15 @@ def _va_frames(scored, data_override: Path | None):
     return None, "; ".join(tried)
 
 
+def _readable_by_all(folder: Path) -> None:
+    """A report is for others to open: the staging folder (created 0700) gets the umask's mode."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+
+
 def write_report(paths: list[Path], out: Path, data: Path | None = None, track: str | None = None,
                  edition: str = "abaw2", split: str = "validation", stage: str | None = None,
                  resamples: int = 1000, seed: int = 0, progress=None) -> dict:
@@ -311,6 +331,8 @@ def write_report(paths: list[Path], out: Path, data: Path | None = None, track: 
     images, missing = [], []
     out = Path(out)
     with atomic.staged_folder(out) as staging:
+        _readable_by_all(staging)
+
         def save(figure, name: str, entry: str, kind: str, caption: str) -> None:
             data_png = png_bytes(figure)
             (staging / name).write_bytes(data_png)
@@ -318,7 +340,7 @@ def write_report(paths: list[Path], out: Path, data: Path | None = None, track: 
 
         for scored in entries:
             base = f"{slug(scored.label)}-{scored.track}"
-            what = f"{scored.label} · {scored.track.upper()} · {scored.edition} {scored.split}" + \
+            what = f"{scored.label} · {scored.edition} {scored.split}" + \
                    (" · synthetic data" if scored.synthetic else "")
             if scored.track == "expr":
                 if scored.statistics is None:

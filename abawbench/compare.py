@@ -584,6 +584,12 @@ def compare_scored(scored: list[Scored], reference: Scored | None = None, by: li
     reference_label = (reference or scored[0]).label
     reference_path = (reference or scored[0]).path
     rows = group_rows(scored, by)
+    for track in {r.track for r in rows}:  # two groups may share a name ("tiny-*"): their ids tell them apart
+        same = [r for r in rows if r.track == track]
+        names = [r.label for r in same]
+        for row in same:
+            if names.count(row.label) > 1:
+                row.label = f"{row.label} ({(row.group or row.first.frame_signature)[:6]})"
     tracks = {}
     notes = []
     for track in _ordered_tracks(rows):

@@ -25,12 +25,12 @@ class Grid:
 _PLUS_MINUS = {"rich": "±", "markdown": "±", "latex": r"$\pm$", "csv": "±", "html": "±"}
 
 
-def format_value(summary: dict | None, fmt: str = "rich") -> str:
+def format_value(summary: dict | None, fmt: str = "rich", decimals: int = 4) -> str:
     if summary is None or summary.get("mean") is None:
         return "—"
-    text = f"{summary['mean']:.4f}"
+    text = f"{summary['mean']:.{decimals}f}"
     if summary.get("std") is not None:
-        text += f" {_PLUS_MINUS[fmt]} {summary['std']:.4f}"
+        text += f" {_PLUS_MINUS[fmt]} {summary['std']:.{decimals}f}"
     return text
 
 
@@ -61,13 +61,14 @@ def _delta_cell(comparison: dict, name: str, fmt: str) -> str:
 
 
 def _grid_notes(table: dict) -> list[str]:
-    notes = []
+    by_text: dict[str, list[str]] = {}  # one line per note, naming every row it concerns
     for row in table["rows"]:
         comparison = row["comparison"]
-        if comparison.get("reason"):
-            notes.append(f"{row['label']}: {comparison['reason']}")
         if comparison.get("method") and comparison["status"] == "compared":
-            notes.append(f"{row['label']}: Δ by {comparison['method']}")
+            by_text.setdefault(f"Δ by {comparison['method']}", []).append(row["label"])
+        if comparison.get("reason"):
+            by_text.setdefault(comparison["reason"], []).append(row["label"])
+    notes = [f"{', '.join(labels)}: {text}" for text, labels in by_text.items()]
     notes.append("Δ = row − reference; * its 95% interval excludes 0; flips = share of bootstrap resamples in "
                  "which the order flips; ≠ not compared (reason above); mean ± std over seeds; "
                  "frames: rows with the same letter were scored on the same frames")
@@ -136,8 +137,11 @@ def ablation_grid(result: dict, fmt: str = "rich") -> Grid:
     """The ablation result as one grid: ours (mean ± std) beside the paper's number."""
     columns = ["method", "n"]
     for title in result["columns"]:
-        columns += [f"{title} ours", f"{title} paper"]
-    grid = Grid("The paper's Tables 1-3 (Aff-Wild2 validation; paper: means of 10 runs)", columns, [],
+        columns += [f"{title} (ours)", "paper"]
+    with_runs = [r for r in result["rows"] if r["n"]]
+    all_synthetic = bool(with_runs) and all(r["synthetic"] for r in with_runs)
+    title = "The paper's Tables 1-3 (Aff-Wild2 validation; paper: means of 10 runs)"
+    grid = Grid(title + (" · ours on synthetic data" if all_synthetic else ""), columns, [],
                 right=set(range(1, len(columns))))
     baseline = ["ABAW 2021 baseline", "—"]
     for title in result["columns"]:
@@ -146,10 +150,10 @@ def ablation_grid(result: dict, fmt: str = "rich") -> Grid:
     for row in result["rows"]:
         if row["table"] not in grid.sections.values():
             grid.sections[len(grid.rows)] = row["table"]
-        cells = [row["label"] + (" (synthetic)" if row["synthetic"] else ""), str(row["n"])]
+        cells = [row["label"] + (" (synthetic)" if row["synthetic"] and not all_synthetic else ""), str(row["n"])]
         for title in result["columns"]:
             column = row["columns"][title]
-            cells += [format_value(column, fmt), f"{column['paper']:.3f}"]
+            cells += [format_value(column, fmt, decimals=3), f"{column['paper']:.3f}"]  # the paper's precision
         grid.rows.append(cells)
     for order in result["orders"]:
         interval = f" [{order['ci95'][0]:+.4f}, {order['ci95'][1]:+.4f}]" if order["ci95"] else ""
@@ -172,16 +176,21 @@ def _escape_latex(text: str) -> str:
     return text
 
 
+def _markdown(text: str) -> str:
+    """Cell text that markdown shows as written ("noshare-*", "+0.04*" are not emphasis)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
 def render_grid(grid: Grid, fmt: str) -> str:
     """A grid as markdown, LaTeX (booktabs), CSV or HTML text."""
     if fmt == "markdown":
-        lines = [f"**{grid.title}**", "", "| " + " | ".join(grid.columns) + " |",
+        lines = [f"**{_markdown(grid.title)}**", "", "| " + " | ".join(_markdown(c) for c in grid.columns) + " |",
                  "|" + "|".join("---:" if i in grid.right else "---" for i in range(len(grid.columns))) + "|"]
         for index, row in enumerate(grid.rows):
             if grid.sections.get(index):
-                lines.append("| **" + grid.sections[index] + "** |" + " |" * (len(grid.columns) - 1))
-            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-        lines += [""] + [f"- {note}" for note in grid.notes]
+                lines.append("| **" + _markdown(grid.sections[index]) + "** |" + " |" * (len(grid.columns) - 1))
+            lines.append("| " + " | ".join(_markdown(cell) for cell in row) + " |")
+        lines += [""] + [f"- {_markdown(note)}" for note in grid.notes]
         return "\n".join(lines) + "\n"
     if fmt == "latex":
         spec = "".join("r" if i in grid.right else "l" for i in range(len(grid.columns)))
@@ -280,8 +289,10 @@ def print_grid(console, grid: Grid) -> None:
 
     table = Table(title=escape(grid.title))
     for i, column in enumerate(grid.columns):
+        longest = max((len(row[i]) for row in grid.rows), default=0)
         # numbers never wrap (a wrapped "0.5425 ±" / "0.0915" misreads); names and notes may
-        table.add_column(escape(column), justify="right" if i in grid.right else "left", no_wrap=i in grid.right)
+        table.add_column(escape(column), justify="right" if i in grid.right else "left", no_wrap=i in grid.right,
+                         min_width=None if i in grid.right else min(longest, 16))
     for index, row in enumerate(grid.rows):
         if index in grid.sections:
             if index:

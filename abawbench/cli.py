@@ -28,12 +28,13 @@ def user_errors(command):
         from abawbench.data.affwild2 import DatasetError
         from abawbench.formats import FormatError
         from abawbench.leaderboard import LeaderboardError
-        from abawbench.plots import MissingExtra
+        from abawbench.plots import MissingExtra, ReportError
         from abawbench.scoring import ScoringError
 
         try:
             return command(*args, **kwargs)
-        except (FormatError, ScoringError, DatasetError, CompareError, LeaderboardError, MissingExtra) as error:
+        except (FormatError, ScoringError, DatasetError, CompareError, LeaderboardError, MissingExtra,
+                ReportError) as error:
             # escaped: the message quotes the user's file, which may hold [brackets]
             error_console.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
@@ -280,7 +281,9 @@ def report(entries, out, data, track, edition, split, stage):
     from abawbench import plots
 
     plots.pyplot()  # says how to get matplotlib before any work
-    written = plots.write_report(list(entries), out, data, track.lower() if track else None, edition, split, stage)
+    with console.status("drawing plots") as status:
+        written = plots.write_report(list(entries), out, data, track.lower() if track else None, edition, split,
+                                     stage, progress=lambda caption: status.update(f"drawn: {caption}"))
     for image in written["images"]:
         console.print(f"[dim]{out / image['file']}[/dim]  {image['caption']}")
     for note in written["missing"]:

@@ -39,7 +39,6 @@ from abawbench.significance import paired_bootstrap, seed_interval, significant
 
 SCHEMA = 1
 FINAL = "final"
-STAGES = ("cnn-teacher", "cnn-student", "features", "gru-teacher", "gru-student")
 SYNTH_GENERATOR = "abawbench.data.synth"
 
 

@@ -31,6 +31,21 @@ class MissingExtra(RuntimeError):
     """An optional dependency is not installed."""
 
 
+class ReportError(ValueError):
+    """The report cannot be written where asked."""
+
+
+def check_out_folder(out: Path) -> None:
+    """``out`` is replaced as a whole: it must be new, empty, or an earlier report (it holds
+    ``report.json``), never a run folder or a dataset given by mistake."""
+    out = Path(out)
+    if out.is_file():
+        raise ReportError(f"{out}: --out must be a folder, found a file")
+    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
+        raise ReportError(f"{out}: --out is replaced as a whole, and this folder is neither empty nor an earlier "
+                          "report (no report.json): choose a new folder")
+
+
 def pyplot():
     """matplotlib.pyplot on the non-interactive Agg backend, or :class:`MissingExtra`."""
     try:
@@ -320,12 +335,14 @@ def write_report(paths: list[Path], out: Path, data: Path | None = None, track: 
                  resamples: int = 1000, seed: int = 0, progress=None) -> dict:
     """Write PNG plots and a self-contained ``index.html`` for run folders and score JSONs
     (prediction folders too, scored against ``data``) into ``out`` (staged, then renamed
-    into place). Returns ``{"out", "images": [{file, entry, kind, caption}], "missing":
-    [what could not be drawn and why]}``."""
+    into place; ``progress(caption)`` is called after each plot). Returns ``{"out",
+    "images": [{file, entry, kind, caption}], "missing": [what could not be drawn and
+    why], "comparison"}``."""
     from abawbench import atomic, compare, html_report
     from abawbench.tracks import track_spec
 
     pyplot()  # fail before any work when matplotlib is absent
+    check_out_folder(out)
     entries = compare.load_entries(paths, data, track, edition, split, stage)
     comparison = compare.compare_scored(entries, resamples=resamples, seed=seed)
     images, missing = [], []
@@ -337,6 +354,8 @@ def write_report(paths: list[Path], out: Path, data: Path | None = None, track: 
             data_png = png_bytes(figure)
             (staging / name).write_bytes(data_png)
             images.append({"file": name, "entry": entry, "kind": kind, "caption": caption, "png": data_png})
+            if progress is not None:
+                progress(caption)
 
         for scored in entries:
             base = f"{slug(scored.label)}-{scored.track}"
@@ -363,8 +382,6 @@ def write_report(paths: list[Path], out: Path, data: Path | None = None, track: 
                          f"VA per-video mean prediction against mean truth of {scored.label}")
                 else:
                     missing.append(f"{scored.label} VA plot: {why}, and {scored.source} has no per-video statistics")
-            if progress:
-                progress()
         for track_name, table in comparison["tracks"].items():
             rows = [s for s in entries if s.track == track_name]
             save(per_video_figure([(s.label, s.per_video) for s in rows], table["metrics"],

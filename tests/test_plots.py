@@ -158,3 +158,13 @@ def test_no_other_command_imports_matplotlib_or_torch(run, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_report_never_replaces_a_folder_that_is_not_a_report(run, tmp_path):
+    result = CliRunner().invoke(main, ["report", str(run), "--out", str(run)])
+    assert result.exit_code == 2 and "neither empty nor an earlier report" in result.output
+    assert (run / "run.json").is_file()
+    out, score = tmp_path / "r", run / "scores" / "validation-expr.json"
+    assert CliRunner().invoke(main, ["report", str(score), "--out", str(out)]).exit_code == 0
+    again = CliRunner().invoke(main, ["report", str(score), "--out", str(out)])
+    assert again.exit_code == 0, again.output  # an earlier report is replaced

@@ -298,6 +298,7 @@ cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False, 
 
 @cache_group.command("info")
 @cache_dir_option
+@user_errors
 def cache_info(cache_dir):
     """Where the cache folder is, what it holds and how large it is."""
     from abawbench import cache, report

@@ -19,11 +19,23 @@ error_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 
+class OutputError(ValueError):
+    """A result cannot be written where the user asked (full disk, lost permission)."""
+
+
+def _fail(message: str) -> None:
+    # escaped: the message quotes the user's file, which may hold [brackets]
+    error_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
 def user_errors(command):
-    """Turn errors in the user's input into one message and exit code 2, never a traceback."""
+    """Turn errors in the user's input or surroundings (unreadable, unwritable, full) into
+    one message and exit code 2, never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from abawbench.atomic import TargetNotEmpty
         from abawbench.compare import CompareError
         from abawbench.data.affwild2 import DatasetError
         from abawbench.formats import FormatError
@@ -33,21 +45,97 @@ def user_errors(command):
 
         try:
             return command(*args, **kwargs)
-        except (FormatError, ScoringError, DatasetError, CompareError, LeaderboardError, MissingExtra,
-                ReportError) as error:
-            # escaped: the message quotes the user's file, which may hold [brackets]
-            error_console.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
-            sys.exit(EXIT_BAD_INPUT)
+        except (FormatError, ScoringError, DatasetError, TargetNotEmpty, OutputError, CompareError,
+                LeaderboardError, MissingExtra, ReportError) as error:
+            _fail(str(error))
+        except OSError as error:  # the file system refused: say which file and why
+            where = f"{error.filename}: " if error.filename else ""
+            _fail(f"{where}{error.strerror or error}")
 
     return wrapper
 
 
-def _write_json(path: Path | None, payload: dict) -> None:
-    if path is not None:
-        from abawbench import atomic
+def with_cache_options(command):
+    """``--cache-dir DIR`` and ``--no-cache``: where this command keeps its caches."""
 
-        atomic.write_json(path, payload)
-        console.print(f"[dim]wrote {path}[/dim]")
+    @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                  help="Cache folder for this command [default: $ABAWBENCH_CACHE, else $XDG_CACHE_HOME/abawbench, "
+                       "else ~/.cache/abawbench].")
+    @click.option("--no-cache", is_flag=True, help="Use no cache folder (parse everything again; write nothing).")
+    @functools.wraps(command)
+    def wrapper(*args, cache_dir=None, no_cache=False, **kwargs):
+        from abawbench import cache
+
+        cache.configure(cache_dir, enabled=not no_cache)
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+class AsciiIntRange(click.IntRange):
+    """An integer option written in ASCII digits: Python's ``int()`` reads '٣٧' as 37."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip().isascii():
+            self.fail(f"{value!r} is not an integer in ASCII digits (0-9)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def _check_output_file(ctx, param, value):
+    """Fail before any work when the output file cannot be written (``-``: standard output)."""
+    from abawbench import atomic
+
+    if value is not None:
+        problem = atomic.output_problem(value)
+        if problem:
+            raise click.BadParameter(problem)
+    return value
+
+
+def _check_output_folder(ctx, param, value):
+    from abawbench import atomic
+
+    if value is not None:
+        problem = atomic.folder_problem(Path(value).absolute().parent)
+        if problem:
+            raise click.BadParameter(problem)
+    return value
+
+
+def json_option(help_text: str = "Write the result as JSON here ('-': standard output, the tables then go to "
+                                 "standard error)."):
+    return click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+                        callback=_check_output_file, help=help_text)
+
+
+def _tables_console(json_path: Path | None) -> Console:
+    """Where the tables go: standard error when the JSON takes standard output."""
+    return error_console if json_path is not None and str(json_path) == "-" else console
+
+
+def _write_json(path: Path | None, payload: dict) -> str | None:
+    """Write the JSON (before the tables are printed: a failure is then the only output);
+    returns the line that says where it went."""
+    if path is None:
+        return None
+    import json
+
+    from abawbench import atomic
+
+    text = json.dumps(payload, indent=2) + "\n"
+    if str(path) == "-":
+        click.echo(text, nl=False)
+        return None
+    try:
+        atomic.write_text(path, text)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+    return f"[dim]wrote {escape(str(path))}[/dim]"
+
+
+def _finish(out: Console, wrote: str | None) -> None:
+    if wrote:
+        out.print(wrote)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,20 +171,23 @@ edition_option = click.option("--edition", default="abaw2", show_default=True, c
 @track_option
 @edition_option
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]))
-@click.option("--bootstrap", "resamples", default=1000, show_default=True, type=click.IntRange(min=0),
+@click.option("--bootstrap", "resamples", default=1000, show_default=True, type=AsciiIntRange(min=0),
               help="Bootstrap resamples of videos for the 95% interval; 0 skips it.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--seed", default=0, show_default=True, type=AsciiIntRange(min=0), help="Seed of the bootstrap.")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Organisers' template: an image_location submission must have exactly its rows.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the score JSON here.")
+@json_option("Write the score JSON here ('-': standard output, the tables then go to standard error).")
+@with_cache_options
 @user_errors
 def score(predictions, data, track, edition, split, resamples, seed, template, json_path):
     """Score PREDICTIONS (a per-video folder or an image_location file) as the organisers do."""
     from abawbench import report, scoring
 
     result = scoring.score(predictions, data, track.lower(), edition, split, resamples, seed, template)
-    report.print_score(console, result)
-    _write_json(json_path, result)
+    wrote = _write_json(json_path, result)
+    out = _tables_console(json_path)
+    report.print_score(out, result)
+    _finish(out, wrote)
 
 
 @main.command()
@@ -111,15 +202,18 @@ def score(predictions, data, track, edition, split, resamples, seed, template, j
               help="Organisers' template file (image_location rows of every required frame).")
 @click.option("--videos", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="List of test videos, one per line, optionally 'video,frames'.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@json_option()
+@with_cache_options
 @user_errors
 def validate(predictions, track, edition, data, split, template, videos, json_path):
     """Check a submission without scoring it (for the test set, whose labels nobody has)."""
     from abawbench import report, scoring
 
     summary = scoring.validate(predictions, track.lower(), edition, data, split, template, videos)
-    report.print_validation(console, summary)
-    _write_json(json_path, summary)
+    wrote = _write_json(json_path, summary)
+    out = _tables_console(json_path)
+    report.print_validation(out, summary)
+    _finish(out, wrote)
 
 
 annotations_option = click.option(
@@ -149,7 +243,7 @@ def data_synth(out, videos, frames, seed):
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--decode", is_flag=True, help="Decode every crop (slow) instead of checking JPEG markers.")
 @annotations_option
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@json_option()
 @user_errors
 def data_check(root, decode, annotations, json_path):
     """Index an Aff-Wild2 ROOT: print what is there and what is wrong."""
@@ -157,25 +251,31 @@ def data_check(root, decode, annotations, json_path):
     from abawbench.data import affwild2
 
     result = affwild2.check(root, decode=decode, annotations=annotations)
-    report.print_check(console, result)
-    _write_json(json_path, result)
+    wrote = _write_json(json_path, result)
+    out = _tables_console(json_path)
+    report.print_check(out, result)
+    _finish(out, wrote)
 
 
 @data.command("splits")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the split lists (one video name per line).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), callback=_check_output_folder,
+              help="Folder for the split lists (one video name per line); written whole or not at all.")
 @click.option("--fraction", default=0.15, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Share of the labelled train frames the dev hold-out takes.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=AsciiIntRange(min=0))
+@click.option("--force", is_flag=True, help="Replace a non-empty --out folder whole (stale lists included).")
 @annotations_option
+@with_cache_options
 @user_errors
-def data_splits(root, out, fraction, seed, annotations):
+def data_splits(root, out, fraction, seed, force, annotations):
     """Write the official, shared and dev hold-out splits of an Aff-Wild2 ROOT as citable lists."""
     from abawbench import report
     from abawbench.data import affwild2
 
-    written = affwild2.write_standard_splits(affwild2.index(root, annotations=annotations), out, fraction, seed)
+    affwild2.check_splits_folder(out, root, force)  # before the work, not after it
+    written = affwild2.write_standard_splits(affwild2.index(root, annotations=annotations), out, fraction, seed,
+                                             force=force)
     report.print_splits(console, out, written, fraction, seed)
 
 
@@ -204,7 +304,7 @@ data_option = click.option("--data", type=click.Path(exists=True, file_okay=Fals
               help="ablation: the paper's Tables 1-3 from run folders, the paper's numbers beside ours.")
 @click.option("--format", "fmt", type=click.Choice(["rich", "markdown", "latex", "csv"]), default="rich",
               show_default=True, help="How to write the table.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), callback=_check_output_file,
               help="Write the markdown/LaTeX/CSV table to this file instead of the terminal.")
 @click.option("--track", type=click.Choice(TRACKS, case_sensitive=False),
               help="Only this track (and the track of prediction files whose header does not tell).")
@@ -214,8 +314,9 @@ data_option = click.option("--data", type=click.Path(exists=True, file_okay=Fals
 @stage_option
 @click.option("--bootstrap", "resamples", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Resamples of the paired bootstrap over videos.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
+@click.option("--seed", default=0, show_default=True, type=AsciiIntRange(min=0), help="Seed of the bootstrap.")
+@json_option()
+@with_cache_options
 @user_errors
 def compare(entries, data, reference, by, table, fmt, output, track, edition, split, stage, resamples, seed,
             json_path):
@@ -229,16 +330,18 @@ def compare(entries, data, reference, by, table, fmt, output, track, edition, sp
     else:
         result = comparing.compare_entries(list(entries), data, reference, by, track.lower() if track else None,
                                            edition, split, stage, resamples, seed)
+    wrote = _write_json(json_path, result)
+    out = _tables_console(json_path)
     if fmt == "rich":
-        tables.print_result(console, result)
+        tables.print_result(out, result)
     else:
         text = tables.render(result, fmt)
         if output is not None:
             atomic.write_text(output, text)
-            console.print(f"[dim]wrote {output}[/dim]")
+            out.print(f"[dim]wrote {escape(str(output))}[/dim]")
         else:
-            click.echo(text, nl=False)
-    _write_json(json_path, result)
+            click.echo(text, nl=False, err=out is error_console)
+    _finish(out, wrote)
 
 
 @main.command()
@@ -246,34 +349,39 @@ def compare(entries, data, reference, by, table, fmt, output, track, edition, sp
 @click.option("--run", "entry", type=click.Path(exists=True, path_type=Path),
               help="A run folder or score JSON to place among the published rows.")
 @stage_option
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the board here.")
+@json_option()
 @user_errors
 def leaderboard(name, entry, stage, json_path):
     """Published ABAW results: without NAME, the boards; with one (abaw2-expr, abaw2-va, ...),
     its rows ranked by the official metric, and where --run would stand."""
     from abawbench import leaderboard as boards
 
+    out = _tables_console(json_path)
     if name is None:
         listed = boards.list_boards()
-        boards.print_boards(console, listed)
-        _write_json(json_path, {"boards": [{"name": b.name, "edition": b.edition, "track": b.track,
-                                            "main_metric": b.main_metric, "rows": len(b.rows)} for b in listed]})
+        wrote = _write_json(json_path, {"boards": [{"name": b.name, "edition": b.edition, "track": b.track,
+                                                    "main_metric": b.main_metric, "rows": len(b.rows)}
+                                                   for b in listed]})
+        boards.print_boards(out, listed)
+        _finish(out, wrote)
         return
     board = boards.load_board(name)
     placement = boards.place(entry, board, stage) if entry is not None else None
-    boards.print_board(console, board, placement)
-    _write_json(json_path, boards.board_json(board, placement))
+    wrote = _write_json(json_path, boards.board_json(board, placement))
+    boards.print_board(out, board, placement)
+    _finish(out, wrote)
 
 
 @main.command()
 @entries_argument
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the PNG plots and index.html (replaced as a whole).")
+              callback=_check_output_folder, help="Folder for the PNG plots and index.html (replaced as a whole).")
 @data_option
 @click.option("--track", type=click.Choice(TRACKS, case_sensitive=False), help="Only this track.")
 @edition_option
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]))
 @stage_option
+@with_cache_options
 @user_errors
 def report(entries, out, data, track, edition, split, stage):
     """Plots (EXPR confusion, VA density, per-video scores, training curves) and one self-contained
@@ -292,12 +400,49 @@ def report(entries, out, data, track, edition, split, stage):
 
 
 @main.command()
-@click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              callback=_check_output_folder)
+@with_cache_options
+@user_errors
 def demo(out):
-    """Run the main job end to end on synthetic data and the example submissions."""
+    """Run the main job end to end on synthetic data: check, split, predict, score."""
     from abawbench.demo import run_demo
 
     run_demo(out, console)
+
+
+@main.group("cache")
+def cache_group():
+    """The cache folder: where it is, what it holds; clear it."""
+
+
+cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                                help="The cache folder to look at [default: as the other commands find it].")
+
+
+@cache_group.command("info")
+@cache_dir_option
+@user_errors
+def cache_info(cache_dir):
+    """Where the cache folder is, what it holds and how large it is."""
+    from abawbench import cache, report
+
+    cache.configure(cache_dir)
+    report.print_cache(console, cache.info())
+
+
+@cache_group.command("clear")
+@cache_dir_option
+@user_errors
+def cache_clear(cache_dir):
+    """Remove everything abawbench cached (it is rebuilt when needed)."""
+    from abawbench import cache, report
+
+    cache.configure(cache_dir)
+    removed = cache.clear()
+    where = escape(str(cache.location()))
+    console.print(f"removed {report.human_size(sum(removed.values()))} ({', '.join(removed)}) from {where}"
+                  if removed else f"nothing to remove in {where}")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,21 @@
 """``abawbench demo``: the main job end to end on data anyone can have.
 
 Today: synthesise a dataset in the real layouts, check it (``data check``), write its
-standard splits (``data splits``), and score
-the example submissions (valid and one broken) exactly as ``abawbench score`` does.
-Training, prediction and comparison join as they land.
+standard splits (``data splits``), make predictions for its validation videos (its
+ground truth with noise: a stand-in until the baseline trains here), score them exactly
+as ``abawbench score`` does, and show a broken submission refused with file and line.
+Everything comes from the package itself, so the demo runs from a plain ``pip install``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "submissions"
+DEMO_LAYOUT = "affwild2_abaw2"
 
 
 def run_demo(out: Path, console: Console) -> None:
@@ -26,17 +28,53 @@ def run_demo(out: Path, console: Console) -> None:
     manifest = synthesize(out / "data", progress=True)
     report.print_synth(console, out / "data", manifest)
     _check_step(out, console)
-    console.rule("3. score the example submissions")
+    console.rule("3. score predictions for the validation videos (ground truth + noise)")
+    root = out / "data" / DEMO_LAYOUT
     for track in ("expr", "va", "au"):
-        result = scoring.score(EXAMPLES / "valid" / f"abaw2-{track}", EXAMPLES / "data" / "abaw2", track, "abaw2")
+        folder = out / "predictions" / f"abaw2-{track}"
+        write_noisy_predictions(root, track, folder, seed=0)
+        result = scoring.score(folder, root, track, "abaw2")
         report.print_score(console, result)
         atomic.write_json(out / f"score-abaw2-{track}.json", result)
     console.rule("4. a broken submission is refused with file and line")
+    broken = out / "predictions" / "broken-va-out-of-range"
+    first = write_noisy_predictions(root, "va", broken, seed=0, out_of_range=True)
     try:
-        scoring.score(EXAMPLES / "broken" / "va-out-of-range", EXAMPLES / "data" / "abaw2", "va")
+        scoring.score(broken, root, "va")
     except FormatError as error:
         console.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
-    console.print(f"[green]demo done[/green]: results in {out}/")
+    else:  # pragma: no cover - the planted value must be refused
+        raise AssertionError(f"{first} holds a valence of 1.5 and was accepted")
+    console.print(f"[green]demo done[/green]: results in {escape(str(out))}/")
+
+
+def write_noisy_predictions(root: Path, track: str, folder: Path, seed: int = 0, out_of_range: bool = False) -> Path:
+    """Per-video predictions for the validation videos of ``root``: the ground truth with
+    noise (EXPR: 30% of frames another class; VA: Gaussian noise, σ 0.2, clipped; AU: 15%
+    of labels flipped), invalid frames filled with valid values. ``out_of_range`` plants a
+    valence of 1.5 on the first row (line 2) of the first file. Returns that file."""
+    from abawbench import formats, scoring
+
+    truth = scoring.load_ground_truth(root, track, "validation", "abaw2")
+    spec = truth.spec
+    rng = np.random.default_rng(seed)
+    predictions = {}
+    for video, values in zip(truth.videos, truth.values):
+        if track == "expr":
+            guess = np.where(values >= 0, values, 0)
+            change = rng.random(guess.shape) < 0.3
+            guess = np.where(change, rng.integers(0, spec.n_classes, guess.shape), guess)
+        elif track == "va":
+            guess = np.clip(np.where(values == spec.invalid, 0.0, values) + rng.normal(0, 0.2, values.shape), -1, 1)
+            guess = np.round(guess, 3)
+        else:
+            guess = np.where(values >= 0, values, 0)
+            guess = np.where(rng.random(guess.shape) < 0.15, 1 - guess, guess)
+        predictions[video] = guess
+    if out_of_range:
+        predictions[truth.videos[0]][0, 0] = 1.5
+    formats.write_per_video(folder, spec, predictions)
+    return folder / f"{truth.videos[0]}.txt"
 
 
 def _check_step(out: Path, console: Console) -> None:
@@ -48,5 +86,5 @@ def _check_step(out: Path, console: Console) -> None:
         result = affwild2.check(out / "data" / layout)
         report.print_check(console, result)
         atomic.write_json(out / f"check-{layout}.json", result)
-    written = affwild2.write_standard_splits(affwild2.index(out / "data" / "affwild2_abaw2"), out / "splits")
+    written = affwild2.write_standard_splits(affwild2.index(out / "data" / DEMO_LAYOUT), out / "splits", force=True)
     report.print_splits(console, out / "splits", written, affwild2.DEV_FRACTION, 0)

@@ -21,7 +21,9 @@ file after all; that slow path is the reference the fast path is tested against.
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -88,14 +90,70 @@ class TextFile:
         return self.body.split(b"\n")[index].decode("utf-8", "replace")
 
 
-def read_text_file(path: Path) -> TextFile:
-    path = path if isinstance(path, Path) else Path(path)
+# Reads are bounded so that a wrong file (a 2 GB sparse file, /dev/zero behind a link)
+# fails at once and in constant memory. Without a reference, no ABAW annotation or
+# submission file comes near this size (a full test-set image_location file is ~100 MB).
+MAX_FILE_BYTES = 512 * 1024 * 1024
+# With one, a file needs at most this much per value of a row (the longest float repr is
+# 24 characters; spaces around fields and CRLF are tolerated) and this much around the rows.
+MAX_FIELD_BYTES = 64
+_SLACK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ReadLimit:
+    """The most bytes a file may hold, and why (the reason completes the error message)."""
+
+    max_bytes: int
+    reason: str
+
+
+DEFAULT_LIMIT = ReadLimit(MAX_FILE_BYTES, "no ABAW annotation or submission file is that large")
+
+
+def rows_limit(spec: TrackSpec, rows: int, what: str, location_bytes: int = 0) -> ReadLimit:
+    """The bound for a file of ``rows`` rows of ``spec`` (plus ``location_bytes`` of
+    image_location per row): generous for any valid file, tiny next to a wrong one."""
+    per_row = location_bytes + spec.n_values * MAX_FIELD_BYTES
+    return ReadLimit(_SLACK_BYTES + rows * per_row, f"{what}: {rows:,} rows of at most {per_row} bytes")
+
+
+def read_regular_file(path: Path, limit: ReadLimit = DEFAULT_LIMIT) -> bytes:
+    """The bytes of a regular file of at most ``limit.max_bytes``; :class:`FormatError` for
+    a folder, FIFO, device or socket (named, and never opened: reading ``/dev/zero`` or a
+    FIFO would never end) and for a file over the limit (refused before it is read)."""
     try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise FormatError(path, None, "a file", "a folder") from None
+        mode = os.stat(path).st_mode
     except OSError as error:
-        raise FormatError(path, None, "a readable file", error.strerror) from None
+        raise FormatError(path, None, "a readable file", error.strerror or str(error)) from None
+    if not stat.S_ISREG(mode):
+        link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        raise FormatError(path, None, "a regular file" if not stat.S_ISDIR(mode) else "a file",
+                          atomic.describe_kind(mode) + link)
+    try:
+        # O_NONBLOCK: should the path have become a FIFO since the stat, opening it must not hang
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise FormatError(path, None, "a readable file", error.strerror or str(error)) from None
+    with os.fdopen(descriptor, "rb") as stream:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise FormatError(path, None, "a regular file", atomic.describe_kind(status.st_mode))
+        if status.st_size > limit.max_bytes:
+            raise FormatError(path, None, f"a file of at most {limit.max_bytes:,} bytes ({limit.reason})",
+                              f"{status.st_size:,} bytes")
+        try:
+            raw = stream.read(limit.max_bytes + 1)
+        except OSError as error:
+            raise FormatError(path, None, "a readable file", error.strerror or str(error)) from None
+    if len(raw) > limit.max_bytes:  # it grew while being read
+        raise FormatError(path, None, f"a file of at most {limit.max_bytes:,} bytes ({limit.reason})", "more")
+    return raw
+
+
+def read_text_file(path: Path, limit: ReadLimit = DEFAULT_LIMIT) -> TextFile:
+    path = path if isinstance(path, Path) else Path(path)
+    raw = read_regular_file(path, limit)
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
     if b"\r" in raw:
@@ -129,9 +187,13 @@ def check_header(text: TextFile, columns: tuple[str, ...], edition_hint: str = "
     known = detect_track(",".join(cells[1:] if cells[:1] == (IMAGE_LOCATION,) else cells))
     if known:
         track, found_columns = known
-        hint = f"that header is the {len(found_columns)}-column {track.upper()} one"
-        if edition_hint:
-            hint += f"; {edition_hint}"
+        expected_columns = columns[1:] if columns[:1] == (IMAGE_LOCATION,) else columns
+        if found_columns == expected_columns:
+            hint = f"only the letter case differs: submissions spell the header {','.join(columns)!r}"
+        else:
+            hint = f"that header is the {len(found_columns)}-column {track.upper()} one"
+            if edition_hint:
+                hint += f"; {edition_hint}"
     raise FormatError(text.path, 1, expected, _quote(text.header, 120), hint)
 
 
@@ -313,15 +375,17 @@ def read_prediction(path: Path, spec: TrackSpec, edition_hint: str = "") -> np.n
     return values
 
 
-def read_stacked(paths: list[Path], spec: TrackSpec, allow_invalid: bool,
-                 edition_hint: str = "") -> tuple[np.ndarray, np.ndarray]:
+def read_stacked(paths: list[Path], spec: TrackSpec, allow_invalid: bool, edition_hint: str = "",
+                 limits: list[ReadLimit] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read many per-video files of one track in one vectorised parse.
 
     Every header must equal ``spec.columns`` (case ignored for ground truth, whose
     copies differ). Returns ``(values, rows)``: the files' rows stacked in ``paths``
     order, ``(sum(rows), n_values)``, and each file's row count ``(len(paths),)``.
+    ``limits[i]`` bounds the size of ``paths[i]`` (:func:`rows_limit`).
     """
-    texts = [read_text_file(path) for path in paths]
+    limits = limits if limits is not None else [DEFAULT_LIMIT] * len(paths)
+    texts = [read_text_file(path, limit) for path, limit in zip(paths, limits)]
     for text in texts:
         if allow_invalid:
             found = detect_track(text.header)
@@ -392,10 +456,12 @@ def _split_location(text: TextFile, row: int, location: str) -> tuple[str, int]:
     return video, frame
 
 
-def read_image_location(path: Path, spec: TrackSpec, template: bool = False, edition_hint: str = "") -> LocatedRows:
+def read_image_location(path: Path, spec: TrackSpec, template: bool = False, edition_hint: str = "",
+                        limit: ReadLimit = DEFAULT_LIMIT) -> LocatedRows:
     """Read an ABAW4+ single-file submission (or, with ``template``, the organisers'
-    template, whose value fields are empty), checking order and duplicates."""
-    text = read_text_file(path)
+    template, whose value fields are empty), checking order and duplicates; ``limit``
+    bounds the file's size (:func:`rows_limit`)."""
+    text = read_text_file(path, limit)
     check_header(text, (IMAGE_LOCATION,) + spec.columns, edition_hint)
     if text.n_rows == 0:
         raise FormatError(path, 2, "one row per frame after the header", "no rows")
@@ -489,14 +555,15 @@ def write_image_location(path: Path, spec: TrackSpec, predictions: dict[str, tup
 
 def read_video_list(path: Path) -> dict[str, int | None]:
     """The organisers' list of test videos, one name per line, optionally ``name,frames``."""
-    text = read_text_file(path)
+    text = read_text_file(path, ReadLimit(16 * 1024 * 1024, "a list of video names"))
     rows = [text.header] + (text.body.decode("utf-8", "replace").split("\n") if text.n_rows else [])
     videos: dict[str, int | None] = {}
     for index, row in enumerate(rows):
         cells = [cell.strip() for cell in row.split(",")]
         if not cells[0]:
             raise FormatError(path, index + 1, "a video name", "an empty line")
-        if len(cells) > 2 or (len(cells) == 2 and not cells[1].isdigit()):
+        # ASCII digits only: str.isdigit() admits '²' (int() then fails) and '٣٧' (read as 37)
+        if len(cells) > 2 or (len(cells) == 2 and not (cells[1].isascii() and cells[1].isdigit())):
             raise FormatError(path, index + 1, "'video' or 'video,frames'", _quote(row))
         if cells[0] in videos:
             raise FormatError(path, index + 1, "each video once", f"{cells[0]!r} again")

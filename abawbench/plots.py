@@ -321,15 +321,6 @@ def _va_frames(scored, data_override: Path | None):
     return None, "; ".join(tried)
 
 
-def _readable_by_all(folder: Path) -> None:
-    """A report is for others to open: the staging folder (created 0700) gets the umask's mode."""
-    import os
-
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-
-
 def write_report(paths: list[Path], out: Path, data: Path | None = None, track: str | None = None,
                  edition: str = "abaw2", split: str = "validation", stage: str | None = None,
                  resamples: int = 1000, seed: int = 0, progress=None) -> dict:
@@ -348,7 +339,6 @@ def write_report(paths: list[Path], out: Path, data: Path | None = None, track: 
     images, missing = [], []
     out = Path(out)
     with atomic.staged_folder(out) as staging:
-        _readable_by_all(staging)
 
         def save(figure, name: str, entry: str, kind: str, caption: str) -> None:
             data_png = png_bytes(figure)

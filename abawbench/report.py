@@ -1,11 +1,21 @@
-"""Rich renderings of results for the terminal (the JSON files carry the same numbers)."""
+"""Rich renderings of results for the terminal (the JSON files carry the same numbers).
+
+Every piece of text that comes from the user (video and file names, paths, notes that
+quote them) goes through :func:`_text`: rich reads ``[bold]`` as markup otherwise, and
+a video named ``[bold]x`` would show as ``x``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+
+def _text(value) -> str:
+    return escape(str(value))
 
 
 def _number(value: float) -> str:
@@ -15,7 +25,7 @@ def _number(value: float) -> str:
 def score_tables(result: dict, worst: int = 5) -> list[Table]:
     """The overall table (metrics with their 95% interval) and the worst videos."""
     main = result["main_metric"]
-    overall = Table(title=f"{result['track'].upper()} · {result['edition']} · {result['split']} · "
+    overall = Table(title=f"{result['track'].upper()} · {_text(result['edition'])} · {_text(result['split'])} · "
                           f"{result['n_videos']} videos, {result['n_frames']:,} frames")
     overall.add_column("metric")
     overall.add_column("value", justify="right")
@@ -33,7 +43,7 @@ def score_tables(result: dict, worst: int = 5) -> list[Table]:
             lowest.add_column(name, justify="right")
         lowest.add_column("frames", justify="right")
         for video, entry in ranked:
-            lowest.add_row(video, *(_number(entry[n]) for n in result["metrics"]), f"{entry['n_frames']:,}")
+            lowest.add_row(_text(video), *(_number(entry[n]) for n in result["metrics"]), f"{entry['n_frames']:,}")
         tables.append(lowest)
     return tables
 
@@ -41,22 +51,22 @@ def score_tables(result: dict, worst: int = 5) -> list[Table]:
 def print_score(console: Console, result: dict) -> None:
     for table in score_tables(result):
         console.print(table)
-    console.print(f"[dim]{result['rule']}[/dim]")
+    console.print(f"[dim]{_text(result['rule'])}[/dim]")
     for note in result.get("notes", []):
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {_text(note)}")
 
 
 def print_validation(console: Console, summary: dict) -> None:
     console.print(f"[green]valid[/green] {summary['format']} {summary['track'].upper()} submission "
                   f"({summary['edition']}): {summary['n_videos']} videos, {summary['n_rows']:,} predicted frames; "
-                  f"checked against {summary['reference']}")
+                  f"checked against {_text(summary['reference'])}")
     for note in summary.get("notes", []):
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {_text(note)}")
 
 
 def print_synth(console: Console, out, manifest: dict) -> None:
     """What ``data synth`` wrote: one row per database."""
-    table = Table(title=f"synthetic data in {out} (seed {manifest['seed']})")
+    table = Table(title=f"synthetic data in {_text(out)} (seed {manifest['seed']})")
     table.add_column("database")
     table.add_column("what", justify="right")
     for key in ("affwild2_abaw2", "affwild2_abaw6"):
@@ -70,19 +80,19 @@ def print_synth(console: Console, out, manifest: dict) -> None:
     rows = sum(split["rows"] for split in manifest["affectnet"]["splits"].values())
     table.add_row("AffectNet", f"{rows} rows")
     console.print(table)
-    console.print(f"[dim]planted quirks are listed in {out}/manifest.json[/dim]")
+    console.print(f"[dim]planted quirks are listed in {_text(out)}/manifest.json[/dim]")
 
 
 def print_check(console: Console, report: dict) -> None:
     """``data check``: what is there (per track and split), then what is wrong."""
-    table = Table(title=f"{report['root']} · layout of {report['edition']}")
+    table = Table(title=f"{_text(report['root'])} · layout of {report['edition']}")
     for column in ("track", "split", "videos", "annotation lines", "valid", "invalid", "valid with crop", "folder"):
         table.add_column(column, justify="left" if column in ("track", "split", "folder") else "right")
     for track, splits in sorted(report["tracks"].items()):
         for split, entry in sorted(splits.items()):
             table.add_row(track.upper(), split, str(entry["videos"]), f"{entry['annotation_lines']:,}",
                           f"{entry['valid']:,}", f"{entry['invalid']:,}", f"{entry['valid_with_crop']:,}",
-                          "/".join(Path(entry["folder"]).parts[-2:]))
+                          _text("/".join(Path(entry["folder"]).parts[-2:])))
     console.print(table)
     shared = report["shared_videos"]
     console.print(f"shared EXPR+VA videos: train {len(shared['train'])}, validation {len(shared['validation'])}; "
@@ -94,24 +104,53 @@ def print_check(console: Console, report: dict) -> None:
     problems.add_column("count", justify="right")
     problems.add_column("examples")
     problems.add_row("missing crops (gaps in cropped_aligned)", str(crops["missing"]),
-                     ", ".join(f"{v}: {f[:3]}" for v, f in list(crops["missing_by_video"].items())[:2]))
-    problems.add_row(f"unreadable crops ({crops['check']})", str(len(crops["unreadable"])), ", ".join(crops["unreadable"][:2]))
+                     _text(", ".join(f"{v}: {f[:3]}" for v, f in list(crops["missing_by_video"].items())[:2])))
+    problems.add_row(f"unreadable crops ({crops['check']})", str(len(crops["unreadable"])),
+                     _text(", ".join(crops["unreadable"][:2])))
     for label, rows in (("annotation lines = last crop + 1 (usual)",
                          [m for m in report["count_mismatches"] if m["difference"] == 1]),
                         ("annotation lines ≠ last crop (+ 1)",
                          [m for m in report["count_mismatches"] if m["difference"] != 1])):
-        problems.add_row(label, str(len(rows)), ", ".join(f"{m['video']} {m['track']} {m['annotation_lines']}/"
-                                                          f"{m['frames']}" for m in rows[:2]))
-    problems.add_row("unknown headers", str(len(report["unknown_headers"])), ", ".join(report["unknown_headers"][:2]))
+        problems.add_row(label, str(len(rows)), _text(", ".join(f"{m['video']} {m['track']} {m['annotation_lines']}/"
+                                                                f"{m['frames']}" for m in rows[:2])))
+    problems.add_row("unknown headers", str(len(report["unknown_headers"])),
+                     _text(", ".join(report["unknown_headers"][:2])))
     problems.add_row("annotated videos without crops", str(len(report["videos"]["annotated_without_crops"])),
-                     ", ".join(report["videos"]["annotated_without_crops"][:2]))
+                     _text(", ".join(report["videos"]["annotated_without_crops"][:2])))
     console.print(problems)
 
 
 def print_splits(console: Console, out, written: dict, fraction: float, seed: int) -> None:
-    table = Table(title=f"splits in {out}", caption=f"dev hold-out: {fraction:.0%} of train frames, seed {seed}")
+    table = Table(title=f"splits in {_text(out)}", caption=f"dev hold-out: {fraction:.0%} of train frames, seed {seed}")
     table.add_column("file")
     table.add_column("videos", justify="right")
     for name, count in written.items():
-        table.add_row(name, str(count))
+        table.add_row(_text(name), str(count))
     console.print(table)
+
+
+def human_size(n_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} B"
+
+
+def print_cache(console: Console, info: dict) -> None:
+    """``abawbench cache info``: the folder, where its location comes from, and per kind
+    what it holds."""
+    if info["location"] is None:
+        console.print(f"caching is off ({_text(info['source'])})")
+        return
+    state = "" if info["exists"] else " (not created yet)"
+    console.print(f"cache folder: {_text(info['location'])}{state} [dim]from {_text(info['source'])}[/dim]")
+    table = Table()
+    table.add_column("kind")
+    table.add_column("entries", justify="right")
+    table.add_column("files", justify="right")
+    table.add_column("size", justify="right")
+    table.add_column("what")
+    for kind, entry in info["kinds"].items():
+        table.add_row(kind, str(entry["entries"]), str(entry["files"]), human_size(entry["bytes"]), _text(entry["what"]))
+    console.print(table)
+    console.print("[dim]everything here is rebuilt when needed: `abawbench cache clear` removes it[/dim]")

@@ -9,15 +9,20 @@ bootstrap interval over *videos* (frames of one video are not independent).
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from abawbench import cache as user_cache
 from abawbench import metrics
 from abawbench.data.affwild2 import AnnotationFolder, annotation_files, file_signature, find_annotation_folders
-from abawbench.formats import FormatError, LocatedRows, read_image_location, read_stacked, read_video_list
+from abawbench.atomic import describe_kind
+from abawbench.formats import (DEFAULT_LIMIT, FormatError, LocatedRows, ReadLimit, read_image_location, read_stacked,
+                               read_video_list, rows_limit)
 from abawbench.tracks import AU_NAMES_8, PER_VIDEO, SINGLE_FILE, TrackSpec, get_edition, track_spec
 
 
@@ -95,29 +100,27 @@ def locate_ground_truth(root: Path, track: str, split: str, edition: str) -> tup
     return matching[0], spec, notes
 
 
-TRUTH_CACHE = ".abawbench_truth.bin"
-
-
 def load_ground_truth(root: Path, track: str, split: str = "validation", edition: str = "abaw2",
                       cache: bool = True) -> GroundTruth:
-    """Read (and check) a split's ground truth, or load it from the cache beside it.
+    """Read (and check) a split's ground truth, or load it from the user's cache folder.
 
-    The cache (``<split folder>/.abawbench_truth.bin``) holds the parsed values and is
-    used only while every file keeps the signature it had when parsed (size, inode,
-    modification and change times: an edit that restores the mtime still changes the
-    ctime); a read-only copy of the data simply goes without it.
+    The cache entry (kind ``truth`` of :mod:`abawbench.cache`, one per split folder and
+    header) holds the parsed values and is used only while every file keeps the
+    signature it had when parsed (size, inode, modification and change times: an edit
+    that restores the mtime still changes the ctime); the data folder is only read.
     """
     folder, spec, notes = locate_ground_truth(Path(root), track, split, edition)
     paths = annotation_files(folder.folder)
     videos = [p.stem for p in paths]
+    identity = (str(folder.folder.resolve()), spec.header)
     key = _truth_key(paths, spec) if cache else ""
-    cached = _load_truth_cache(folder.folder / TRUTH_CACHE, key) if cache else None
-    if cached is None:
+    loaded = _load_truth_cache(identity, key, len(paths), spec.n_values) if cache else None
+    if loaded is None:
         hint = f"every {split} file of {folder.folder} must carry the same header"
-        cached = read_stacked(paths, spec, allow_invalid=True, edition_hint=hint)
+        loaded = read_stacked(paths, spec, allow_invalid=True, edition_hint=hint)
         if cache:
-            _save_truth_cache(folder.folder / TRUTH_CACHE, key, *cached)
-    stacked, lengths = cached
+            user_cache.write("truth", identity, key, {"values": loaded[0], "lengths": loaded[1]})
+    stacked, lengths = loaded
     return GroundTruth(spec, split, folder.folder, videos, stacked, lengths, notes)
 
 
@@ -128,36 +131,17 @@ def _truth_key(paths: list[Path], spec: TrackSpec) -> str:
     return "\n".join(parts)
 
 
-# The cache file: 8 bytes of header length, a JSON header, then the raw values. (NumPy's
-# .npz costs ~10 ms each way in zip and CRC work, as much as parsing a track's files.)
-def _load_truth_cache(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-    import json
-
-    try:
-        with open(path, "rb") as stream:
-            size = int.from_bytes(stream.read(8), "little")
-            header = json.loads(stream.read(size))
-            if header.get("key") != key:
-                return None
-            values = np.fromfile(stream, dtype=header["dtype"]).reshape(-1, header["width"])
-    except (OSError, ValueError, KeyError, TypeError):
+def _load_truth_cache(identity: tuple[str, str], key: str, n_files: int,
+                      n_values: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached ``(values, lengths)`` if the entry is whole, current and consistent."""
+    entry = user_cache.read("truth", identity, key)
+    if entry is None or set(entry.arrays) != {"values", "lengths"}:
         return None
-    lengths = np.asarray(header["lengths"], dtype=np.int64)
-    return (values, lengths) if lengths.sum() == len(values) else None
-
-
-def _save_truth_cache(path: Path, key: str, values: np.ndarray, lengths: np.ndarray) -> None:
-    import json
-
-    from abawbench import atomic
-
-    data = np.ascontiguousarray(values)
-    header = json.dumps({"key": key, "dtype": data.dtype.str, "width": int(data.shape[1]),
-                         "lengths": [int(n) for n in lengths]}).encode()
-    try:
-        atomic.write_bytes(path, len(header).to_bytes(8, "little") + header + data.tobytes())
-    except OSError:
-        pass  # read-only data: parse every time
+    values, lengths = entry.arrays["values"], entry.arrays["lengths"]
+    if (values.ndim != 2 or values.shape[1] != n_values or lengths.shape != (n_files,)
+            or lengths.dtype.kind not in "iu" or (lengths < 0).any() or lengths.sum() != len(values)):
+        return None
+    return values, lengths.astype(np.int64, copy=False)
 
 
 # ---------------------------------------------------------------- submissions
@@ -180,16 +164,53 @@ def _edition_hint(spec: TrackSpec) -> str:
     return ""
 
 
-def read_submission(path: Path, spec: TrackSpec, videos: list[str] | None = None) -> Submission:
+def _submission_files(folder: Path) -> list[Path]:
+    """The ``*.txt`` files of a per-video folder, sorted; every one must be a regular file
+    (a folder or FIFO named ``video.txt`` is an error that names it, not a missing video)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as error:
+        raise FormatError(folder, None, "a readable folder", error.strerror or str(error)) from None
+    files = []
+    for entry in entries:
+        if not entry.name.endswith(".txt") or entry.name.startswith("."):
+            continue
+        try:
+            mode = os.stat(entry.path).st_mode
+        except OSError as error:
+            raise FormatError(entry.path, None, "a readable file", error.strerror or str(error)) from None
+        if not stat.S_ISREG(mode):
+            raise FormatError(entry.path, None, "a regular file of one video's predictions", describe_kind(mode))
+        files.append(Path(entry.path))
+    return files
+
+
+def submission_limits(spec: TrackSpec, frames: dict[str, int | None]) -> tuple[dict[str, ReadLimit], ReadLimit]:
+    """How large each per-video file, and an image_location file, may be given the
+    reference's frame counts (unknown counts: the general bound)."""
+    per_video = {video: rows_limit(spec, n, f"video {video!r} has {n:,} frames") if n is not None else DEFAULT_LIMIT
+                 for video, n in frames.items()}
+    if not frames or any(n is None for n in frames.values()):
+        return per_video, DEFAULT_LIMIT
+    location = max(len(video.encode("utf-8")) for video in frames) + len("/00001.jpg,") + 16
+    n_frames = sum(frames.values())
+    total = rows_limit(spec, n_frames, f"the {len(frames)} reference videos have {n_frames:,} frames", location)
+    return per_video, total
+
+
+def read_submission(path: Path, spec: TrackSpec, videos: list[str] | None = None,
+                    frames: dict[str, int | None] | None = None) -> Submission:
     """Read a per-video folder (all ``*.txt``) or a single ``image_location`` file.
 
     With ``videos`` (per-video format) the folder must hold exactly those files;
-    missing and unknown videos are reported before any file is parsed.
+    missing and unknown videos are reported before any file is parsed. ``frames``
+    (the reference's frame counts) bounds how much of each file is read.
     """
     path = Path(path)
     hint = _edition_hint(spec)
+    per_video_limits, file_limit = submission_limits(spec, frames or {})
     if path.is_dir():
-        files = {p.stem: p for p in annotation_files(path)}
+        files = {p.stem: p for p in _submission_files(path)}
         if not files:
             raise FormatError(path, None, "a per-video folder of <video>.txt files or an image_location file",
                               "a folder with no .txt file")
@@ -198,10 +219,12 @@ def read_submission(path: Path, spec: TrackSpec, videos: list[str] | None = None
             order = list(videos)
         else:
             order = sorted(files)
-        stacked, lengths = read_stacked([files[v] for v in order], spec, allow_invalid=False, edition_hint=hint)
+        limits = [per_video_limits.get(v, DEFAULT_LIMIT) for v in order]
+        stacked, lengths = read_stacked([files[v] for v in order], spec, allow_invalid=False, edition_hint=hint,
+                                        limits=limits)
         arrays = np.split(stacked, np.cumsum(lengths)[:-1])
         return Submission(path, PER_VIDEO, per_video=dict(zip(order, arrays)), stacked=stacked)
-    return Submission(path, SINGLE_FILE, rows=read_image_location(path, spec, edition_hint=hint))
+    return Submission(path, SINGLE_FILE, rows=read_image_location(path, spec, edition_hint=hint, limit=file_limit))
 
 
 def _check_video_sets(where: Path, expected: set[str], found: set[str], locate) -> None:
@@ -485,10 +508,12 @@ def score(predictions: Path, data: Path, track: str, edition: str = "abaw2", spl
     """Score a submission; returns the score JSON of design.md (plus provenance keys)."""
     truth = load_ground_truth(data, track, split, edition)
     spec = truth.spec
-    submission = read_submission(predictions, spec, truth.videos if Path(predictions).is_dir() else None)
     expected = expected_from_ground_truth(truth)
+    submission = read_submission(predictions, spec, truth.videos if Path(predictions).is_dir() else None,
+                                 expected.frames)
     if template is not None:
-        expected.template = read_image_location(template, spec, template=True)
+        limit = submission_limits(spec, expected.frames)[1]
+        expected.template = read_image_location(template, spec, template=True, limit=limit)
     aligned = align(submission, expected)
     if submission.stacked is not None and list(submission.per_video) == truth.videos:
         prediction = submission.stacked  # already in ground-truth order: no copy
@@ -569,7 +594,8 @@ def validate(predictions: Path, track: str, edition: str = "abaw2", data: Path |
         expected = expected_from_ground_truth(truth)
     else:
         expected = expected_from_files(spec, template, videos)
-    submission = read_submission(predictions, spec, list(expected.frames) if Path(predictions).is_dir() else None)
+    submission = read_submission(predictions, spec, list(expected.frames) if Path(predictions).is_dir() else None,
+                                 expected.frames)
     aligned = align(submission, expected)
     if spec.edition.note:
         notes.append(spec.edition.note)

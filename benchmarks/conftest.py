@@ -8,6 +8,21 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_folder(tmp_path_factory):
+    """The benchmarks' caches go to a folder of their own, never the user's ~/.cache."""
+    import os
+
+    folder = tmp_path_factory.mktemp("abawbench_cache")
+    before = os.environ.get("ABAWBENCH_CACHE")
+    os.environ["ABAWBENCH_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("ABAWBENCH_CACHE", None)
+    else:
+        os.environ["ABAWBENCH_CACHE"] = before
+
+
 @pytest.fixture(scope="module")
 def publish(request):
     """``publish(title, header, rows, name, record)``: print a table past pytest's capture

@@ -7,6 +7,22 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_folder(tmp_path_factory):
+    """The tests' caches go to a folder of their own, never the user's ~/.cache (subprocesses
+    inherit it through ABAWBENCH_CACHE)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("abawbench_cache")
+    before = os.environ.get("ABAWBENCH_CACHE")
+    os.environ["ABAWBENCH_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("ABAWBENCH_CACHE", None)
+    else:
+        os.environ["ABAWBENCH_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory):
     """One synthetic dataset (all four databases) for the reader and index tests: ``(root, manifest)``.

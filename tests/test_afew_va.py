@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,8 @@ def test_corrupt_frame_skipped(synthetic_data, table):
 
 def test_crops_are_cached(synthetic_data, table):
     out, _ = synthetic_data
-    cache = out / "afew_va" / ".abawbench_crops" / "112"
+    cache = Path(table.attrs["cache_dir"])
+    assert (out / "afew_va") not in cache.parents  # crops go to the user's cache, not the database
     before = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     again = read_afew_va(out / "afew_va")
     assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == before

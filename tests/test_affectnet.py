@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -89,7 +90,8 @@ def test_crop_is_the_box(synthetic_data, training):
 
 def test_crops_are_cached(synthetic_data, training):
     out, _ = synthetic_data
-    cache = out / "affectnet" / ".abawbench_crops" / "112"
+    cache = Path(training.attrs["cache_dir"])
+    assert (out / "affectnet") not in cache.parents  # crops go to the user's cache, not the database
     read_affectnet(out / "affectnet", "validation")
     before = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     again = read_affectnet(out / "affectnet", "training")

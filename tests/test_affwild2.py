@@ -67,10 +67,15 @@ def test_index_cache_is_used_and_rebuilt_when_annotations_change(synthetic_data,
 
     root = tmp_path / "copy"
     shutil.copytree(synthetic_data[0] / "affwild2_abaw2" / "annotations", root / "annotations")
+    from abawbench import cache
+
+    listing = sorted(p.relative_to(root) for p in root.rglob("*"))
     first = affwild2.index(root)
-    assert (root / affwild2.CACHE_NAME).is_file()
+    assert cache.path_for("index", (str(root.resolve()), "", str(root))).is_file()
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == listing  # the dataset is only read
     again = affwild2.index(root)
     assert again.equals(first)
+    assert again.attrs == first.attrs and list(again.dtypes) == list(first.dtypes)
     some_file = sorted((root / "annotations" / "EXPR_Set" / "Train_Set").glob("*.txt"))[0]
     lines = some_file.read_text().splitlines()
     lines[1] = "6" if lines[1] != "6" else "5"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,8 @@ def test_corrupt_image_skipped_and_reported(synthetic_data, table):
 
 def test_crops_are_cached(synthetic_data, table):
     out, _ = synthetic_data
-    cache = out / "expw" / ".abawbench_crops" / "112"
+    cache = Path(table.attrs["cache_dir"])
+    assert (out / "expw") not in cache.parents  # crops go to the user's cache, not the database
     before = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     again = read_expw(out / "expw")
     assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == before

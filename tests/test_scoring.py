@@ -195,7 +195,10 @@ def test_ground_truth_cache_is_used_and_invalidated(tmp_path):
     spec, truths, _ = make_truth_and_predictions(tmp_path, "abaw2", "expr", n_videos=3)
     first = scoring.load_ground_truth(tmp_path / "data", "expr")
     folder = first.folder
-    assert (folder / scoring.TRUTH_CACHE).is_file()
+    from abawbench import cache
+
+    assert cache.path_for("truth", (str(folder.resolve()), spec.header)).is_file()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{v}.txt" for v in truths)  # nothing beside the data
     again = scoring.load_ground_truth(tmp_path / "data", "expr")
     assert all(np.array_equal(a, b) for a, b in zip(first.values, again.values))
     # an edited file (new size or time) is parsed again, and checked again

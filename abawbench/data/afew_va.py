@@ -115,7 +115,8 @@ def read_afew_va(root: Path, size: int = 112, cache: bool = True, progress: bool
 
     Faces are cut with the landmark box (:func:`landmark_boxes`, clipped to the frame),
     resized to ``size`` x ``size`` and cached under ``cache_dir`` (default
-    ``<root>/.abawbench_crops/<size>/``, named ``<clip>_<key>.jpg``); later calls reuse
+    the user's cache folder, see
+    :func:`abawbench.data.crops.default_cache_dir`, named ``<clip>_<key>.jpg``); later calls reuse
     them. ``video`` is the clip, ``frame`` the 1-based frame number (file ``00000.png``
     is frame 1), valence/arousal the native integers / 10, ``expr`` -1 (no label).
 

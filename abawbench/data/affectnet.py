@@ -75,7 +75,8 @@ def read_affectnet(root: Path, split: str = "training", size: int = 112, cache: 
 
     Rows of classes 7-10 are dropped before any cropping. Faces are cut with the CSV's
     box, resized to ``size`` x ``size`` and cached under ``cache_dir`` (default
-    ``<root>/.abawbench_crops/<size>/``, named ``<subdirectory>_<file stem>.jpg``);
+    the user's cache folder, see
+    :func:`abawbench.data.crops.default_cache_dir`, named ``<subdirectory>_<file stem>.jpg``);
     later calls reuse them. ``expr`` is Aff-Wild2's order; valence/arousal are floats in
     [-1, 1] or -5 where AffectNet has -2. ``video`` is ``<subdirectory>_<file stem>``,
     ``frame`` 1. Extra columns: ``affectnet_label``, ``image`` (subDirectory_filePath).

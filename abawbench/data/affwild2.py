@@ -6,7 +6,8 @@ covers; columns follow the sample-table contract of :mod:`abawbench.data` plus
 ``has_crop``, ``split_expr``/``split_va``/``split_au``, ``shared`` and one column per AU.
 Construction is vectorised: every annotation file of a track and split is parsed in
 one pass (:func:`abawbench.formats.read_many`) and scattered into the table by
-``offset[video] + frame − 1``. The table is cached next to the data and rebuilt when an
+``offset[video] + frame − 1``. The table is cached in the user's cache folder
+(:mod:`abawbench.cache`, kind ``index``; the dataset is only read) and rebuilt when an
 annotation file or a crop folder changes.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from abawbench import atomic
+from abawbench import cache as user_cache
 from abawbench.data import MISSING_EXPR, MISSING_VA
 from abawbench.formats import read_many
 from abawbench.tracks import AU_NAMES_8, AU_NAMES_12, TRACKS, track_spec
@@ -34,10 +35,9 @@ SPLIT_FOLDERS = {
     "test_set": "test", "test": "test",
 }
 CROPS_FOLDER = "cropped_aligned"
-CACHE_NAME = ".abawbench_index.pkl"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _MAX_DEPTH = 6
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2
 DEV_FRACTION = 0.15  # share of the labelled train frames a dev hold-out takes by default
 
 
@@ -56,8 +56,16 @@ class AnnotationFolder:
 
 
 def _first_line(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return stream.readline(4096).decode("utf-8", "replace")
+    try:
+        with open(path, "rb") as stream:
+            return stream.readline(4096).decode("utf-8", "replace")
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read the annotation file ({error.strerror or error})") from None
+
+
+def _unreadable_folder(folder: Path, error: OSError) -> DatasetError:
+    return DatasetError(f"{folder}: cannot read the folder ({error.strerror or error}); "
+                        "every folder of the dataset must be readable (and listable) by you")
 
 
 def _file_or_unreadable(entry: os.DirEntry) -> bool:
@@ -70,8 +78,11 @@ def _file_or_unreadable(entry: os.DirEntry) -> bool:
 def annotation_files(folder: Path) -> list[Path]:
     """The ``*.txt`` files of a folder, sorted, hidden ones left out."""
     folder = Path(folder)
-    names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".txt") and not e.name.startswith(".")
-                   and _file_or_unreadable(e))
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".txt") and not e.name.startswith(".")
+                       and _file_or_unreadable(e))
+    except OSError as error:
+        raise _unreadable_folder(folder, error) from None
     return [folder / name for name in names]
 
 
@@ -86,16 +97,20 @@ def dataset_folders(root: Path, max_depth: int = _MAX_DEPTH) -> Iterator[tuple[P
     """Walk a dataset root: each folder with its sorted entries, top-down.
 
     Not entered: hidden folders, ``cropped*`` folders, split folders (``Train_Set``…:
-    annotation files, listed by their parent's entries) and folders of images (a video's
-    crops), so a full copy with millions of crops is walked in milliseconds.
+    annotation files, listed by their parent's entries), ``lost+found`` and folders of
+    images (a video's crops), so a full copy with millions of crops is walked in
+    milliseconds. A folder that cannot be read is a :class:`DatasetError` naming it (a
+    track must not vanish silently).
     """
     stack = [(Path(root), 0)]
     while stack:
         folder, depth = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            continue
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed while walking
+        except OSError as error:
+            raise _unreadable_folder(folder, error) from None
         sample = entries[:50]
         images = sum(e.name.lower().endswith(_IMAGE_SUFFIXES) for e in sample)
         if images >= 10 and images >= 0.9 * len(sample):
@@ -106,7 +121,7 @@ def dataset_folders(root: Path, max_depth: int = _MAX_DEPTH) -> Iterator[tuple[P
         for entry in reversed(entries):
             name = entry.name.lower()
             if (not name.startswith(".") and not name.startswith("cropped") and name not in SPLIT_FOLDERS
-                    and _dir_or_unreadable(entry)):
+                    and name != "lost+found" and _dir_or_unreadable(entry)):
                 stack.append((Path(entry.path), depth + 1))
 
 
@@ -187,9 +202,18 @@ def list_crops(root: Path) -> dict[str, np.ndarray]:
     if not crops.is_dir():
         return {}
     listing = {}
-    for entry in sorted(os.scandir(crops), key=lambda e: e.name):
-        if entry.is_dir():
-            names = [n for n in os.listdir(entry.path) if n.endswith(".jpg") and n[:-4].isdigit()]
+    try:
+        entries = sorted(os.scandir(crops), key=lambda e: e.name)
+    except OSError as error:
+        raise _unreadable_folder(crops, error) from None
+    for entry in entries:
+        if _dir_or_unreadable(entry):
+            try:
+                names = os.listdir(entry.path)
+            except OSError as error:
+                raise _unreadable_folder(Path(entry.path), error) from None
+            # ASCII digits only: str.isdigit() admits '²' (int() then fails) and '٣' (read as 3)
+            names = [n for n in names if n.endswith(".jpg") and n[:-4].isascii() and n[:-4].isdigit()]
             listing[entry.name] = np.sort(np.fromiter((int(n[:-4]) for n in names), dtype=np.int64, count=len(names)))
     return listing
 
@@ -202,9 +226,13 @@ def _fingerprint(root: Path, folders: list[AnnotationFolder]) -> str:
             digest.update(f"{path}|{file_signature(path)}".encode())
     crops = crops_root(root)
     if crops.is_dir():
-        for entry in sorted(os.scandir(crops), key=lambda e: e.name):
-            stat = entry.stat()
-            digest.update(f"{entry.name}|{stat.st_mtime_ns}|{stat.st_ctime_ns}".encode())
+        try:
+            entries = sorted(os.scandir(crops), key=lambda e: e.name)
+            for entry in entries:
+                stat = entry.stat()
+                digest.update(f"{entry.name}|{stat.st_mtime_ns}|{stat.st_ctime_ns}".encode())
+        except OSError as error:
+            raise _unreadable_folder(crops, error) from None
     return digest.hexdigest()
 
 
@@ -216,23 +244,29 @@ def index(root: Path, cache: bool = True, annotations: str | None = None) -> pd.
     """
     root = Path(root)
     folders = select_annotation_folders(root, find_annotation_folders(root), annotations)
-    key = _fingerprint(root, folders) if cache else ""
-    cache_path = root / (CACHE_NAME if annotations is None else
-                         f"{CACHE_NAME}.{hashlib.sha1(annotations.encode()).hexdigest()[:8]}")
-    if cache and cache_path.is_file():
-        try:
-            with open(cache_path, "rb") as stream:
-                stored_key, table = pickle.load(stream)
-            if stored_key == key:
-                return table
-        except Exception:  # noqa: BLE001 - a stale, foreign or corrupt cache: rebuild it
-            pass
-    table = build_index(root, folders)
-    if cache:
-        try:
-            atomic.write_bytes(cache_path, pickle.dumps((key, table), protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:
-            pass  # a read-only copy of the data: work without the cache
+    if not cache:
+        return build_index(root, folders)
+    identity = (str(root.resolve()), annotations or "", str(root))  # attrs["root"] keeps the path as given
+    key = _fingerprint(root, folders)
+    table = _load_index_cache(identity, key)
+    if table is None:
+        table = build_index(root, folders)
+        stored = user_cache.frame_to_arrays(table)
+        if stored is not None:
+            user_cache.write("index", identity, key, *stored)
+    return table
+
+
+def _load_index_cache(identity: tuple[str, ...], key: str) -> pd.DataFrame | None:
+    entry = user_cache.read("index", identity, key)
+    if entry is None:
+        return None
+    try:
+        table = user_cache.frame_from_arrays(entry.arrays, entry.meta)
+    except (KeyError, TypeError, ValueError):
+        return None
+    # JSON has no tuples: restore the (track, split, folder) triples
+    table.attrs["folders"] = [tuple(folder) for folder in table.attrs.get("folders", [])]
     return table
 
 
@@ -469,10 +503,15 @@ def write_split(path: Path, videos: list[str]) -> None:
 
 
 def read_split(path: Path) -> list[str]:
-    from abawbench.formats import FormatError
+    from abawbench.formats import FormatError, ReadLimit, read_regular_file
 
+    raw = read_regular_file(Path(path), ReadLimit(16 * 1024 * 1024, "a list of video names"))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FormatError(path, None, "UTF-8 text", "bytes that are not UTF-8") from None
     names = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         name = line.strip()
         if not name:
             continue
@@ -482,13 +521,42 @@ def read_split(path: Path) -> list[str]:
     return names
 
 
-def write_standard_splits(table: pd.DataFrame, out: Path, fraction: float = DEV_FRACTION, seed: int = 0) -> dict:
+def check_splits_folder(out: Path, root: Path | None, force: bool = False) -> None:
+    """Raise :class:`DatasetError` unless ``out`` may receive the split lists of ``root``:
+    never the dataset (``out`` inside it, or holding it: the dataset is only read); a
+    folder that holds anything only with ``force``, and then only one that looks like a
+    splits folder (files, no sub-folder), since it is replaced whole."""
+    out = Path(out)
+    out_real = Path(os.path.realpath(out))
+    root_real = Path(os.path.realpath(root)) if root is not None else None
+    if root_real is not None and (out_real == root_real or root_real in out_real.parents
+                                  or out_real in root_real.parents):
+        raise DatasetError(f"{out}: the split lists cannot go in or around the dataset {root} (it is only "
+                           "ever read); choose a folder outside it")
+    try:
+        atomic.check_new_folder(out, force)
+    except atomic.TargetNotEmpty as error:
+        raise DatasetError(str(error)) from None
+    if force and out.is_dir():
+        folders = sorted(e.name for e in os.scandir(out) if e.is_dir(follow_symlinks=False))
+        if folders:
+            raise DatasetError(f"{out} holds the folder {folders[0]!r}: not a splits folder, so --force does not "
+                               "replace it; choose another folder")
+
+
+def write_standard_splits(table: pd.DataFrame, out: Path, fraction: float = DEV_FRACTION, seed: int = 0,
+                          force: bool = False) -> dict:
     """Write every standard split of every annotated track as a plain list under ``out``.
 
     ``<track>-train.txt``/``<track>-validation.txt`` (official), ``<track>-dev-train.txt``/
     ``<track>-dev.txt`` (hold-out carved from train), ``shared-<split>.txt`` (EXPR∩VA).
-    Returns ``{file name: number of videos}``.
+    All or nothing: the lists are written into a temporary sibling folder that replaces
+    ``out`` at the end. A non-empty ``out`` is refused unless ``force``, which replaces it
+    whole (see :func:`check_splits_folder`). Returns ``{file name: number of videos}``.
     """
+    out = Path(out)
+    root = table.attrs.get("root")
+    check_splits_folder(out, Path(root) if root else None, force)
     lists: dict[str, list[str]] = {}
     for track in TRACKS:
         for split in ("train", "validation"):
@@ -502,9 +570,11 @@ def write_standard_splits(table: pd.DataFrame, out: Path, fraction: float = DEV_
         lists["joint-dev-train.txt"], lists["joint-dev.txt"] = holdout_split(table, annotated, fraction, seed)
     for split in ("train", "validation"):
         lists[f"shared-{split}.txt"] = shared_videos(table, split)
-    # every list is made before the first is written: an error leaves no partial set
-    for name, videos in lists.items():
-        write_split(Path(out) / name, videos)
+    # every list is made before the first is written, and written in a staged folder:
+    # an error or an interruption leaves the old folder (or none) as it was
+    with atomic.staged_folder(out) as staging:
+        for name, videos in lists.items():
+            (staging / name).write_text("".join(f"{v}\n" for v in videos), encoding="utf-8")
     return {name: len(videos) for name, videos in lists.items()}
 
 

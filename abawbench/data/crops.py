@@ -1,6 +1,7 @@
 """What the external-database readers share: strict parsing of label files, cropping faces
-with the boxes a database ships, a crop cache beside the database, and the assembly of
-sample tables with the dtypes of :mod:`abawbench.data`'s contract.
+with the boxes a database ships, a crop cache in the user's cache folder (the database
+is only read), and the assembly of sample tables with the dtypes of
+:mod:`abawbench.data`'s contract.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-CROP_FOLDER = ".abawbench_crops"
 CROP_JPEG_QUALITY = 95
 
 
 def default_cache_dir(root: Path, size: int) -> Path:
-    """``<root>/.abawbench_crops/<size>``: crops live beside the database they came from."""
-    return Path(root) / CROP_FOLDER / str(size)
+    """The crops of the database at ``root`` at ``size`` pixels: a folder of the user's
+    cache (kind ``crops`` of :mod:`abawbench.cache`, one per absolute root and size), or a
+    temporary folder when caching is off or the cache cannot be written."""
+    from abawbench import cache
+
+    return cache.folder_for("crops", (str(Path(root).resolve()), str(size)))
 
 
 def parse_rows(
@@ -42,8 +46,12 @@ def parse_rows(
     ``real`` any finite number; the rest stay strings. The result has one row per data
     line, the named columns converted, and ``line`` (1-based line number in the file).
     """
+    from abawbench.formats import ReadLimit, read_regular_file
+
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+    # a regular file of bounded size: a FIFO or /dev/zero in a label file's place must not hang
+    raw = read_regular_file(path, ReadLimit(4 * 1024**3, "no label file of these databases is that large"))
+    text = raw.decode("utf-8-sig")
     lines = pd.Series(text.splitlines(), dtype=object)
     line_numbers = np.arange(1, len(lines) + 1)
     keep = lines.str.strip() != ""

@@ -65,7 +65,8 @@ def read_expw(root: Path, size: int = 112, cache: bool = True, progress: bool = 
 
     ``root`` holds ``label/`` and ``image/``. Faces are cropped with the shipped boxes,
     resized to ``size`` x ``size`` pixels and cached under ``cache_dir`` (default
-    ``<root>/.abawbench_crops/<size>/``); later calls reuse the crops (``cache=False``
+    the user's cache folder, see
+    :func:`abawbench.data.crops.default_cache_dir`); later calls reuse the crops (``cache=False``
     re-crops). ``expr`` is in Aff-Wild2's order via :data:`EXPW_TO_AFFWILD2`; ExpW has
     no valence/arousal (-5). ``video`` is ``<image stem>_<face_id>``, ``frame`` 1.
     Extra columns: ``image`` (name in ``image/origin``), ``face_id``, ``expw_label``.

@@ -302,25 +302,25 @@ def _decimal_fields(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray)
     if width > 24 or lengths.min() < 1:
         return None
     mantissa = np.zeros(n, dtype=np.int64)
-    scale = np.zeros(n, dtype=np.int64)
-    digits = np.zeros(n, dtype=np.int64)
-    points = np.zeros(n, dtype=np.int64)
-    negative = np.zeros(n, dtype=bool)
-    last = buffer.size - 1
+    scale, digits, points = (np.zeros(n, dtype=np.int8) for _ in range(3))
+    index = starts.copy()
+    byte, digit = np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.uint8)
     for column in range(width):
-        inside = column < lengths
-        byte = buffer[np.minimum(starts + column, last)]
-        digit = (byte - np.uint8(ord("0"))).astype(np.int64)
-        is_digit = inside & (digit <= 9)
-        is_point = inside & (byte == _POINT)
+        if column:
+            index += 1
+        np.take(buffer, index, out=byte, mode="clip")  # past a field's end: bytes that are ignored
+        np.subtract(byte, np.uint8(ord("0")), out=digit)  # wraps below '0': caught by <= 9
+        inside = lengths > column
+        is_digit = (digit <= 9) & inside
+        is_point = (byte == _POINT) & inside
         known = is_digit | is_point | ~inside
         if column == 0:
-            sign = (byte == _MINUS) | (byte == _PLUS)
             negative = byte == _MINUS
-            known |= sign
+            known |= negative | (byte == _PLUS)
         if not known.all():
             return None
-        mantissa = np.where(is_digit, mantissa * 10 + digit, mantissa)
+        np.multiply(mantissa, 10, out=mantissa, where=is_digit)
+        np.add(mantissa, digit, out=mantissa, where=is_digit, casting="unsafe")
         scale += is_digit & (points > 0)
         points += is_point
         digits += is_digit
@@ -611,11 +611,9 @@ def _split_location(text: TextFile, row: int, location: str) -> tuple[str, int]:
     return video, frame
 
 
-# bytes a video name may hold on the fast path: printable ASCII but the comma, and UTF-8
-_NAME_BYTES = np.zeros(256, dtype=bool)
-_NAME_BYTES[33:127] = True
-_NAME_BYTES[128:] = True
-_NAME_BYTES[_COMMA] = False
+# bytes of a row on the fast path: printable ASCII (no space) and UTF-8; a video name then
+# holds no comma (the first comma ends it) and no space or control character
+_ROW_BYTES = bytes(range(33, 127)) + bytes(range(128, 256)) + b"\n"
 _JPG = np.frombuffer(b".jpg", dtype=np.uint8)
 _SUFFIX = len("/00001.jpg")
 
@@ -652,10 +650,13 @@ def _runs_of_names(padded: np.ndarray, starts: np.ndarray, lengths: np.ndarray) 
     return new
 
 
-def _split_locations(buffer: np.ndarray, n_rows: int) -> _Split | None:
+def _split_locations(body: bytes, n_rows: int) -> _Split | None:
     """Vectorised split of rows ``video/00001.jpg[,…]``: None when any row is not exactly
-    that (spaces, another frame format, an empty name, bytes that are not UTF-8…), which
-    the line-by-line reader then names."""
+    that (spaces or control characters anywhere, another frame format, an empty name,
+    bytes that are not UTF-8…), which the line-by-line reader then names or accepts."""
+    if body.translate(None, _ROW_BYTES):
+        return None  # a space, tab or control character somewhere
+    buffer = np.frombuffer(body, dtype=np.uint8)
     newlines = np.flatnonzero(buffer == _NEWLINE)
     if newlines.size != n_rows - 1:
         return None
@@ -681,13 +682,6 @@ def _split_locations(buffer: np.ndarray, n_rows: int) -> _Split | None:
             return None
     if frames.min() < 1:
         return None
-    # the name bytes: 1 from each row's start up to its slash (positions are distinct)
-    marks = np.zeros(buffer.size + 1, dtype=np.int8)
-    marks[starts] = 1
-    marks[slash] = -1
-    in_name = np.cumsum(marks[:-1], dtype=np.int8).view(bool)
-    if not _NAME_BYTES[buffer[in_name]].all():
-        return None
     padded = np.concatenate((buffer, np.zeros(8, dtype=np.uint8)))
     run_starts = np.flatnonzero(_runs_of_names(padded, starts, name_length))
     try:
@@ -699,11 +693,13 @@ def _split_locations(buffer: np.ndarray, n_rows: int) -> _Split | None:
 
 def _values_part(buffer: np.ndarray, split: _Split) -> np.ndarray:
     """The bytes after each row's location and its comma (newlines kept): the value rows."""
-    marks = np.zeros(buffer.size + 1, dtype=np.int8)
-    marks[np.concatenate(([0], split.ends[:-1] + 1))] = 1
-    marks[split.cut + split.has_comma] -= 1
-    in_location = np.cumsum(marks[:-1], dtype=np.int8).view(bool)
-    return buffer[~in_location]
+    starts = np.concatenate(([0], split.ends[:-1] + 1))
+    values_start = split.cut + split.has_comma
+    # per row: the location and its comma (dropped), then the values and the newline (kept)
+    segments = np.stack([values_start - starts, split.ends + 1 - values_start], axis=1).ravel()
+    segments[-1] -= 1  # the last row has no newline
+    keep = np.repeat(np.tile(np.array([False, True]), starts.size), segments)
+    return buffer[keep]
 
 
 def _slow_locations(text: TextFile, template: bool, n_values: int) -> tuple[list[str], list[bytes]]:
@@ -744,7 +740,7 @@ def read_located_rows(text: TextFile, n_values: int, template: bool,
     empty, 'video/00001.jpg,'); it is ignored, and ``empty_fields`` says whether any row
     had a comma."""
     buffer = np.frombuffer(text.body, dtype=np.uint8)
-    split = _split_locations(buffer, text.n_rows) if text.n_rows else None
+    split = _split_locations(text.body, text.n_rows) if text.n_rows else None
     if split is not None and not template and not (split.has_comma & (split.cut + 1 < split.ends)).all():
         split = None  # a row without values: the line-by-line reader names it
     rows = LocatedRows(text.path, [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))

@@ -434,10 +434,17 @@ def video_statistics(spec: TrackSpec, truth: np.ndarray, prediction: np.ndarray,
         flat = (video * k + gt[:, 0].astype(np.int64)) * k + pred[:, 0].astype(np.int64)
         stats = np.bincount(flat, minlength=n_videos * k * k).reshape(n_videos, k, k)
     elif spec.track == "au":
-        a = gt.shape[1]
-        cell = 2 * gt.astype(np.int64) + pred.astype(np.int64)
-        flat = (video[:, None] * a + np.arange(a)[None, :]) * 4 + cell
-        stats = np.bincount(flat.ravel(), minlength=n_videos * a * 4).reshape(n_videos, a, 4)
+        stats = np.zeros((n_videos, gt.shape[1], 4), dtype=np.int64)
+        scored = np.flatnonzero(n_frames)
+        if scored.size:
+            # per video sums of 0/1 masks (rows are video-contiguous): no (frames, AUs) int64 temporaries
+            starts = np.concatenate(([0], np.cumsum(n_frames[scored])[:-1]))
+            truth_positive, predicted_positive = gt == 1, pred == 1
+            true_positive = np.add.reduceat(truth_positive & predicted_positive, starts, axis=0, dtype=np.int64)
+            false_positive = np.add.reduceat(predicted_positive, starts, axis=0, dtype=np.int64) - true_positive
+            false_negative = np.add.reduceat(truth_positive, starts, axis=0, dtype=np.int64) - true_positive
+            true_negative = n_frames[scored, None] - true_positive - false_positive - false_negative
+            stats[scored] = np.stack([true_negative, false_positive, false_negative, true_positive], axis=-1)
     else:
         stats = np.zeros((n_videos, 2, 6))
         stats[:, :, 0] = n_frames[:, None]

@@ -645,7 +645,10 @@ def _runs_of_names(padded: np.ndarray, starts: np.ndarray, lengths: np.ndarray) 
         remaining = left - offset
         mask = np.where(remaining >= 8, np.uint64(2**64 - 1),
                         (np.uint64(1) << (8 * np.clip(remaining, 0, 7)).astype(np.uint64)) - np.uint64(1))
-        same &= ((words[starts[1:] + offset] ^ words[starts[:-1] + offset]) & mask) == 0
+        # clipped: only a pair of names of other lengths (already different) can reach past the end
+        current = np.take(words, starts[1:] + offset, mode="clip")
+        previous = np.take(words, starts[:-1] + offset, mode="clip")
+        same &= ((current ^ previous) & mask) == 0
     new[1:] = ~same
     return new
 

@@ -227,8 +227,11 @@ def _single_digit_rows(buffer: np.ndarray, n_rows: int, n_values: int) -> np.nda
     at even offsets and separators at odd ones, so a strided view reads them all (int8)."""
     if buffer.size != n_rows * 2 * n_values - 1:
         return None
-    separators = np.append(buffer[1::2], _NEWLINE).reshape(n_rows, n_values)
-    if not ((separators[:, -1] == _NEWLINE).all() and (separators[:, :-1] == _COMMA).all()):
+    separators = buffer[1::2]  # a view: newlines after every n_values-th digit, commas elsewhere
+    newlines = np.flatnonzero(separators == _NEWLINE)
+    if newlines.size != n_rows - 1 or not np.array_equal(newlines, np.arange(n_values - 1, separators.size, n_values)):
+        return None
+    if np.count_nonzero(separators == _COMMA) != separators.size - newlines.size:
         return None
     digits = buffer[0::2] - np.uint8(ord("0"))
     if not (digits <= 9).all():
@@ -237,29 +240,27 @@ def _single_digit_rows(buffer: np.ndarray, n_rows: int, n_values: int) -> np.nda
 
 
 def _signed_digit_rows(buffer: np.ndarray, n_rows: int, n_values: int) -> np.ndarray | None:
-    """Every value one digit with an optional minus (ground truth with -1 markers), read by
-    masks over the bytes: no index arrays, so a 12-AU file of 1M rows stays cheap (int8)."""
-    if buffer.size == 0:
-        return None
-    is_digit = (buffer - np.uint8(ord("0"))) <= 9
+    """Every value one digit with an optional minus (ground truth with -1 markers): the text
+    without its minus signs must be one-digit rows (:func:`_single_digit_rows`), and each
+    minus must open a field and precede its digit. A few passes over the bytes, and index
+    arrays only as long as the minus signs (int8)."""
     minus = buffer == _MINUS
-    separator = (buffer == _COMMA) | (buffer == _NEWLINE)
-    if np.count_nonzero(is_digit) != n_rows * n_values or not (is_digit | minus | separator).all():
+    signs = np.flatnonzero(minus)
+    if not signs.size or signs[-1] == buffer.size - 1:
         return None
-    # one digit per field: a digit ends its field; a minus sits right before a digit, at a
-    # field's start; a separator follows a digit; the text ends with a digit
-    if not (is_digit[-1] and (~is_digit[:-1] | separator[1:]).all() and not minus[-1]
-            and (~minus[1:] | separator[:-1]).all() and not separator[0] and (~minus[:-1] | is_digit[1:]).all()
-            and (~separator[1:] | is_digit[:-1]).all()):
+    values = _single_digit_rows(buffer[~minus], n_rows, n_values)
+    if values is None:
         return None
-    kinds = np.append(buffer[separator], _NEWLINE).reshape(n_rows, n_values)
-    if not ((kinds[:, -1] == _NEWLINE).all() and (kinds[:, :-1] == _COMMA).all()):
-        return None
-    values = (buffer[is_digit] - np.uint8(ord("0"))).view(np.int8)
-    negative = np.zeros(buffer.size, dtype=bool)
-    negative[1:] = minus[:-1]
-    np.negative(values, out=values, where=negative[is_digit])
-    return values.reshape(n_rows, n_values)
+    if not ((buffer[signs + 1] - np.uint8(ord("0"))) <= 9).all():
+        return None  # '--1', '-,'
+    before = buffer[np.maximum(signs - 1, 0)]
+    if not ((signs == 0) | (before == _COMMA) | (before == _NEWLINE)).all():
+        return None  # '1-1'
+    # the digit after the k-th minus is digit number (position - k) / 2 of the text without signs
+    flat = values.reshape(-1)
+    digit_index = (signs - np.arange(signs.size)) // 2
+    flat[digit_index] = -flat[digit_index]
+    return flat.reshape(n_rows, n_values)
 
 
 def _field_bounds(buffer: np.ndarray, n_rows: int, n_values: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -631,11 +632,14 @@ class _Split:
     run_videos: list[str]
 
 
-def _runs_of_names(padded: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``(n,)`` bool: row i's name (``lengths[i]`` bytes at ``starts[i]`` of ``padded``) differs
+def _runs_of_names(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: row i's name (``lengths[i]`` bytes at ``starts[i]`` of ``buffer``) differs
     from row i−1's. Compares 8 bytes at a time through an unaligned uint64 view (a loop over
-    the words of the longest name, not over rows)."""
-    words = np.ndarray((padded.size - 7,), dtype="<u8", buffer=padded.data, strides=(1,))
+    the words of the longest name, not over rows). A word of two names of one length lies
+    inside the buffer: each name is followed by at least its 10-byte '/00001.jpg'."""
+    if buffer.size < 8:
+        buffer = np.concatenate((buffer, np.zeros(8, dtype=np.uint8)))
+    words = np.ndarray((buffer.size - 7,), dtype="<u8", buffer=buffer.data, strides=(1,))
     new = np.ones(starts.size, dtype=bool)
     if starts.size < 2:
         return new
@@ -645,18 +649,26 @@ def _runs_of_names(padded: np.ndarray, starts: np.ndarray, lengths: np.ndarray) 
         remaining = left - offset
         mask = np.where(remaining >= 8, np.uint64(2**64 - 1),
                         (np.uint64(1) << (8 * np.clip(remaining, 0, 7)).astype(np.uint64)) - np.uint64(1))
-        # clipped: only a pair of names of other lengths (already different) can reach past the end
-        current = np.take(words, starts[1:] + offset, mode="clip")
-        previous = np.take(words, starts[:-1] + offset, mode="clip")
+        # clipped: only a pair of names of other lengths (already different) can reach past the end;
+        # fancy indexing, as np.take would first copy the unaligned view whole
+        current = words[np.minimum(starts[1:] + offset, words.size - 1)]
+        previous = words[np.minimum(starts[:-1] + offset, words.size - 1)]
         same &= ((current ^ previous) & mask) == 0
     new[1:] = ~same
     return new
 
 
-def _split_locations(body: bytes, n_rows: int) -> _Split | None:
+def _split_locations(body: bytes, n_rows: int, commas_per_row: int | None = None) -> _Split | None:
     """Vectorised split of rows ``video/00001.jpg[,…]``: None when any row is not exactly
     that (spaces or control characters anywhere, another frame format, an empty name,
-    bytes that are not UTF-8…), which the line-by-line reader then names or accepts."""
+    bytes that are not UTF-8…), which the line-by-line reader then names or accepts.
+
+    A row's location ends at its first ``.jpg,`` (or the row's end). That it is the row's
+    first comma follows from the count: ``commas_per_row`` commas a row (a submission), so
+    a comma inside a name shows as one too many; without it (a template) every comma is
+    located and checked. Only the candidate positions are listed, never every comma of a
+    12-AU file.
+    """
     if body.translate(None, _ROW_BYTES):
         return None  # a space, tab or control character somewhere
     buffer = np.frombuffer(body, dtype=np.uint8)
@@ -665,7 +677,12 @@ def _split_locations(body: bytes, n_rows: int) -> _Split | None:
         return None
     starts = np.concatenate(([0], newlines + 1))
     ends = np.append(newlines, buffer.size)
-    commas = np.flatnonzero(buffer == _COMMA)
+    if commas_per_row is None:
+        commas = np.flatnonzero(buffer == _COMMA)
+    else:
+        if np.count_nonzero(buffer == _COMMA) != n_rows * commas_per_row:
+            return None
+        commas = np.flatnonzero((buffer[1:] == _COMMA) & (buffer[:-1] == _JPG[-1])) + 1  # the ',' of 'g,'
     first = np.searchsorted(commas, starts)
     cut = np.minimum(np.append(commas, buffer.size)[first], ends)
     name_length = cut - _SUFFIX - starts
@@ -685,8 +702,7 @@ def _split_locations(body: bytes, n_rows: int) -> _Split | None:
             return None
     if frames.min() < 1:
         return None
-    padded = np.concatenate((buffer, np.zeros(8, dtype=np.uint8)))
-    run_starts = np.flatnonzero(_runs_of_names(padded, starts, name_length))
+    run_starts = np.flatnonzero(_runs_of_names(buffer, starts, name_length))
     try:
         run_videos = [buffer[starts[r]: slash[r]].tobytes().decode("utf-8") for r in run_starts]
     except UnicodeDecodeError:
@@ -743,7 +759,7 @@ def read_located_rows(text: TextFile, n_values: int, template: bool,
     empty, 'video/00001.jpg,'); it is ignored, and ``empty_fields`` says whether any row
     had a comma."""
     buffer = np.frombuffer(text.body, dtype=np.uint8)
-    split = _split_locations(text.body, text.n_rows) if text.n_rows else None
+    split = _split_locations(text.body, text.n_rows, None if template else n_values) if text.n_rows else None
     if split is not None and not template and not (split.has_comma & (split.cut + 1 < split.ends)).all():
         split = None  # a row without values: the line-by-line reader names it
     rows = LocatedRows(text.path, [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))

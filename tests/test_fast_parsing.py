@@ -19,7 +19,7 @@ NAMES = st.sampled_from(["a", "video45_1", "10-60-1280x720_right", "v.i-d_é", "
 def slow_read(monkeypatch, path, spec, template=False):
     """read_image_location with the vectorised split turned off: the reference reader."""
     with monkeypatch.context() as patch:
-        patch.setattr(formats, "_split_locations", lambda body, n: None)
+        patch.setattr(formats, "_split_locations", lambda *args: None)
         return formats.read_image_location(path, spec, template=template)
 
 
@@ -51,7 +51,9 @@ def test_vectorised_image_location_reader_equals_the_line_by_line_one(tmp_path_f
             lines.append(f"{video}/{frame:05d}.jpg,{values_text(track, rng.uniform(-1, 1, 12), fmt)}")
     path = tmp_path_factory.mktemp("il") / "p.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert formats._split_locations(formats.read_text_file(path).body, len(lines) - 1) is not None
+    body = formats.read_text_file(path).body
+    assert formats._split_locations(body, len(lines) - 1, spec.n_values) is not None
+    assert formats._split_locations(body, len(lines) - 1) is not None  # as for a template
     fast = formats.read_image_location(path, spec)
     slow = slow_read(monkeypatch, path, spec)
     assert fast.run_videos == slow.run_videos == [video for video, _ in videos]
@@ -77,6 +79,8 @@ def test_spaces_leave_the_fast_path_and_are_tolerated(tmp_path, monkeypatch):
     ("a/00001.jpg", r"1 value\(s\) after the image_location"),
     ("a/00001.jpg,", "an empty field"),
     ("a\\00001.jpg,4", "image_location like"),
+    ("vid,eo/00001.jpg,4", "image_location like"),  # a comma in a name: the count tells the fast path
+    ("a/00001.jpg,4,", "1 comma-separated value"),
 ])
 def test_rows_the_fast_path_refuses_get_the_reference_error(tmp_path, row, fragment):
     path = tmp_path / "p.txt"

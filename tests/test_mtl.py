@@ -466,3 +466,32 @@ def test_the_kth_row_of_a_repeated_image_predicts_its_kth_listing(tmp_path):
     assert result["metrics"]["arousal"] == pytest.approx(reference_ccc(p[:, 1], t[:, 1]), abs=1e-12)
     crossed = p[[0, 2, 1, 3]]  # the other pairing would give another valence
     assert reference_ccc(crossed[:, 0], t[:, 0]) != pytest.approx(result["metrics"]["valence"], abs=1e-3)
+
+
+def test_compare_pairs_two_mtl_scores_by_video(mtl_root, tmp_path):
+    root, manifest = mtl_root
+    truth_path = root / manifest["editions"]["abaw4"]["train"]["file"]
+    paths = []
+    for seed in (1, 2):
+        prediction = write_predictions(truth_path, tmp_path / f"p{seed}.txt", seed=seed)
+        result = scoring.score(prediction, root, "mtl", "abaw4", split="train", resamples=0)
+        paths.append(tmp_path / f"s{seed}.json")
+        paths[-1].write_text(json.dumps(result))
+    table = compare.compare_entries(paths, resamples=50)
+    rows = table["tracks"]["mtl"]["rows"]
+    assert table["tracks"]["mtl"]["metrics"][:2] == ["mtl", "va_mean"]
+    first, second = (json.loads(p.read_text()) for p in paths)
+    comparison = rows[1]["comparison"]
+    assert comparison["status"] == "compared" and "paired bootstrap" in comparison["method"]
+    for name in ("mtl", "expr_f1", "au_f1", "valence"):
+        assert comparison["metrics"][name]["delta"] == pytest.approx(second["metrics"][name] - first["metrics"][name])
+    # an MTL file is recognised by its header when compare scores it on the spot
+    assert compare.detect_prediction_track(tmp_path / "p1.txt") == "mtl"
+    # same videos, other labels: the truth marginals tell
+    edited = json.loads(paths[1].read_text())
+    values = np.asarray(edited["statistics"]["values"], dtype=float)
+    marginals = compare.truth_marginals("mtl", values)
+    assert marginals.shape == (len(values), 6 + 8 + 12)
+    va, expr, au = metrics.split_mtl_stats(values)
+    assert np.array_equal(marginals[:, 6:14], expr.sum(axis=2))  # true class counts
+    assert np.array_equal(marginals[:, 14:], au[:, :, 2] + au[:, :, 3])  # true positives per AU

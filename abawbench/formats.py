@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from abawbench import atomic
-from abawbench.tracks import (IMAGE_LOCATION, LATEST, MTL_HEADER, MTL_LONG_HEADER, TrackSpec, detect_mtl_header,
-                              detect_track, split_header, track_spec)
+from abawbench.tracks import (IMAGE_LOCATION, LATEST, MTL_COLUMNS, MTL_HEADER, MTL_LONG_HEADER, TrackSpec,
+                              detect_mtl_header, detect_track, split_header, track_spec)
 
 _BOM = b"\xef\xbb\xbf"
 _NEWLINE, _COMMA, _SPACE, _TAB, _MINUS, _PLUS, _POINT, _SLASH = 10, 44, 32, 9, 45, 43, 46, 47
@@ -836,8 +836,8 @@ def check_row_order(rows: LocatedRows) -> None:
 
 
 MTL_ROLES = ("truth", "prediction", "template")
-_MTL_FIELDS = len(MTL_HEADER) - 1 + 12  # 16: the image, valence, arousal, expression, 12 AUs
-_MTL_NAMES = ("valence", "arousal", "expression") + tuple(f"AU{n}" for n in (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26))
+_MTL_FIELDS = len(MTL_LONG_HEADER)  # 16: the image, valence, arousal, expression, 12 AUs
+_MTL_NAMES = MTL_COLUMNS
 
 
 def check_mtl_header(text: TextFile, role: str) -> tuple[str, ...]:

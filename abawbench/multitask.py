@@ -234,9 +234,10 @@ def match_rows(submission: LocatedRows, reference: LocatedRows, required: np.nda
                           f"of {source})", f"none ({images} such image(s) have no row)")
     pick = group_start[inverse] + np.where(count[inverse] > 1, reference_rank, 0)
     pairing = np.where(predicted, order[np.minimum(pick, keys.size - 1)], -1)
-    matched = pairing[pairing >= 0]
+    # in the reference's order: the rows of the images' first listings come in increasing order
+    firsts = pairing[predicted & (reference_rank == 0)]
     repeated = reference_count > 1
-    return Matched(pairing, bool((np.diff(matched) > 0).all()), int(repeated.sum()),
+    return Matched(pairing, bool((np.diff(firsts) > 0).all()), int(repeated.sum()),
                    int((reference_count[repeated] - 1).sum()))
 
 

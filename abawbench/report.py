@@ -31,8 +31,9 @@ def _lowest_first(entry: tuple[str, dict], main: str) -> tuple[bool, float]:
 def score_tables(result: dict, worst: int = 5) -> list[Table]:
     """The overall table (metrics with their 95% interval) and the worst videos."""
     main = result["main_metric"]
+    unit = "rows" if result["track"] == "mtl" else "frames"  # MTL files list single images
     overall = Table(title=f"{result['track'].upper()} · {_text(result['edition'])} · {_text(result['split'])} · "
-                          f"{result['n_videos']} videos, {result['n_frames']:,} frames")
+                          f"{result['n_videos']} videos, {result['n_frames']:,} {unit}")
     overall.add_column("metric")
     overall.add_column("value", justify="right")
     overall.add_column("95% CI (videos)", justify="right")
@@ -47,7 +48,7 @@ def score_tables(result: dict, worst: int = 5) -> list[Table]:
         lowest.add_column("video")
         for name in result["metrics"]:
             lowest.add_column(name, justify="right")
-        lowest.add_column("frames", justify="right")
+        lowest.add_column(unit, justify="right")
         for video, entry in ranked:
             lowest.add_row(_text(video), *(_number(entry.get(n)) for n in result["metrics"]), f"{entry['n_frames']:,}")
         tables.append(lowest)

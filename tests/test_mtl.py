@@ -134,7 +134,7 @@ def test_per_video_scores_and_their_statistics(mtl_root, tmp_path):
     rows = read_rows(truth_path)
     complete = 0
     for video, entry in result["per_video"].items():
-        video_truth, video_prediction = tmp_path / "vt.txt", tmp_path / "vp.txt"
+        video_truth = tmp_path / "vt.txt"
         video_truth.write_text("\n".join([HEADER] + [",".join(r) for r in rows if r[0].startswith(video + "/")]))
         has = {part: any(cond(r) for r in rows if r[0].startswith(video + "/")) for part, cond in (
             ("va", lambda r: float(r[1]) != -5 and float(r[2]) != -5), ("expr", lambda r: r[3] != "-1"),
@@ -254,7 +254,7 @@ def test_order_is_free_and_a_repeated_ground_truth_image_counts_twice(tmp_path):
     assert scores["once.txt"]["n_frames"] == 5
     assert any("more than once" in note for note in scores["once.txt"]["notes"])
     assert any("not in the ground truth's order" in note for note in scores["shuffled.txt"]["notes"])
-    assert not any("order" in note for note in scores["twice.txt"]["notes"])
+    assert not any("order" in note for note in scores["twice.txt"]["notes"] + scores["once.txt"]["notes"])
     thrice = tmp_path / "thrice.txt"
     thrice.write_text("\n".join(in_order.read_text().splitlines() + [lines[2]]) + "\n")
     with pytest.raises(FormatError, match="thrice.txt:7: expected 'a/00003.jpg' at most 2 times"):
@@ -495,3 +495,89 @@ def test_compare_pairs_two_mtl_scores_by_video(mtl_root, tmp_path):
     va, expr, au = metrics.split_mtl_stats(values)
     assert np.array_equal(marginals[:, 6:14], expr.sum(axis=2))  # true class counts
     assert np.array_equal(marginals[:, 14:], au[:, :, 2] + au[:, :, 3])  # true positives per AU
+
+
+# --------------------------------------------------------------- smaller branches
+
+
+def test_track_spec_of_mtl():
+    spec = track_spec("abaw7", "mtl")
+    assert spec.header == HEADER and spec.n_values == 15 and spec.main_metric == "mtl"
+    assert spec.metrics == ("mtl", "va_mean", "valence", "arousal", "expr_f1", "au_f1")
+    with pytest.raises(ValueError, match="one invalid marker per part"):
+        spec.invalid
+    rule = spec.rule("present")
+    assert rule.startswith("P_MTL = P_VA + P_EXPR + P_AU") and "present in truth or prediction" in rule
+    assert "over all 8 classes / 8" in spec.rule("all") and "over all 12 AUs" in spec.rule("all")
+    assert "0-7" in spec.value_description()
+
+
+def test_file_names_tell_the_split():
+    split = multitask._split_from_name
+    assert split("train_set.txt") == "train" and split("Validation_Set.txt") == "validation"
+    assert split("training_set_annotations.txt") == "train"
+    assert split("validation_set_annotations.txt") == "validation"
+    assert split("MTL.txt") == "test" and split("MTL_Challenge_test_set_release.txt") == "test"
+    assert split("Multi_Task_Learning_Challenge_test_set_release.txt") == "test"
+    assert split("my_train_part.txt") == "train" and split("val.txt") == "validation"
+    assert split("holdout_test.txt") == "test" and split("predictions.txt") is None
+
+
+def test_references_that_cannot_be_found_or_used(tmp_path):
+    small_truth(tmp_path / "d")
+    with pytest.raises(multitask.MtlError, match="no MTL test list found"):
+        multitask.locate_mtl_test_list(tmp_path / "d", "abaw4")
+    with pytest.raises(scoring.ScoringError, match="give the reference"):
+        scoring.validate(tmp_path / "p.txt", "mtl", "abaw4")
+    with pytest.raises(scoring.ScoringError, match="no MTL test list found"):
+        scoring.validate(tmp_path / "p.txt", "mtl", "abaw4", data=tmp_path / "d", split="test")
+    with pytest.raises(ValueError, match="role must be one of"):
+        formats.read_mtl(tmp_path / "d" / "validation_set.txt", "answer")
+    with pytest.raises(ValueError, match="124"):
+        metrics.split_mtl_stats(np.zeros((2, 123)))
+
+
+def test_a_ground_truth_without_labels_of_one_part_cannot_be_scored(tmp_path):
+    small_truth(tmp_path / "d", rows=["a/00001.jpg,0.1,0.2,-1,0,1,0,0,0,0,1,0,0,0,0,0",
+                                      "a/00002.jpg,0.3,0.1,-1,0,0,0,0,0,0,1,0,0,0,0,1"])
+    prediction = write_predictions(tmp_path / "d" / "validation_set.txt", tmp_path / "p.txt", seed=0)
+    with pytest.raises(scoring.ScoringError, match="no row has a valid EXPR label"):
+        scoring.score(prediction, tmp_path / "d", "mtl", "abaw3")
+
+
+def test_score_checks_the_submission_against_a_test_list_too(tmp_path):
+    truth = small_truth(tmp_path / "d")
+    prediction = write_predictions(truth, tmp_path / "p.txt", seed=0)
+    images = [row[0] for row in read_rows(truth)]
+    (tmp_path / "list.txt").write_text("\n".join([HEADER] + images) + "\n")
+    result = scoring.score(prediction, tmp_path / "d", "mtl", "abaw3", resamples=0, template=tmp_path / "list.txt")
+    assert result["metrics"]["mtl"] == pytest.approx(reference_scores(truth, prediction)["mtl"], abs=1e-9)
+    (tmp_path / "short.txt").write_text("\n".join([HEADER] + images[:-1]) + "\n")
+    with pytest.raises(FormatError, match="only images the reference lists \\(the test list"):
+        scoring.score(prediction, tmp_path / "d", "mtl", "abaw3", resamples=0, template=tmp_path / "short.txt")
+
+
+def test_resamples_without_a_part_are_left_out_of_the_interval(tmp_path):
+    """AU labels in one video of four: a resample that does not draw it has no P_AU."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for v in range(4):
+        for frame in range(1, 11):
+            aus = ",".join(str(int(x)) for x in rng.random(12) < 0.4) if v == 0 else ",".join(["-1"] * 12)
+            rows.append(f"v{v}/{frame:05d}.jpg,{rng.uniform(-1, 1):.3f},{rng.uniform(-1, 1):.3f},"
+                        f"{rng.integers(0, 8)},{aus}")
+    truth = small_truth(tmp_path / "d", rows=rows)
+    prediction = write_predictions(truth, tmp_path / "p.txt", seed=4)
+    result = scoring.score(prediction, tmp_path / "d", "mtl", "abaw3", resamples=100, seed=1)
+    weights = scoring.bootstrap_weights(4, 100, 1)
+    undefined = int((weights[:, 0] == 0).sum())
+    assert 0 < undefined < 100
+    assert any(f"{undefined} of 100 bootstrap resamples" in note for note in result["notes"])
+    stats = np.asarray(result["statistics"]["values"], dtype=float)
+    resampled = metrics.scores_from_stats("mtl", metrics.pool_mtl_stats(stats, weights[weights[:, 0] > 0]), False)
+    assert result["ci95"]["mtl"] == pytest.approx(list(np.percentile(resampled["mtl"], [2.5, 97.5])), abs=1e-12)
+    assert result["per_video"]["v1"]["au_f1"] is None and result["per_video"]["v0"]["au_f1"] is not None
+    # counts are written as integers, the VA moments as numbers
+    first = result["statistics"]["values"][0]
+    assert all(isinstance(x, int) for x in first[12:]) and isinstance(first[1], float)
+    assert "null" in result["per_video_rule"]

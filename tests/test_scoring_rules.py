@@ -84,3 +84,21 @@ def test_lowest_videos_put_videos_without_a_value_last():
                             "c": {"mtl": 0.5, "n_frames": 3}}}
     lowest = report.score_tables(result)[1]
     assert list(lowest.columns[0]._cells) == ["c", "b", "a"]
+
+
+def test_scoring_a_submission_imports_neither_pandas_nor_torch():
+    """Whole-process speed: pandas alone costs a third of a second to import."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parent.parent / "submissions"
+    code = ("import sys; from abawbench import scoring; "
+            f"scoring.score({str(examples / 'valid' / 'abaw6-va.txt')!r}, {str(examples / 'data' / 'abaw6')!r}, "
+            "'va', 'abaw6', resamples=10); "
+            f"scoring.score({str(examples / 'valid' / 'abaw4-mtl.txt')!r}, {str(examples / 'data' / 'mtl')!r}, "
+            "'mtl', 'abaw4', resamples=10); "
+            "print('pandas' in sys.modules, 'torch' in sys.modules)")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    assert output.stdout.strip() == "False False", output.stderr

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from abawbench import __version__
-from abawbench.tracks import TRACKS
+from abawbench.tracks import DEFAULT_F1_AVERAGE, F1_AVERAGES, SCORED_TRACKS, TRACKS
 
 console = Console()
 error_console = Console(stderr=True)
@@ -147,8 +147,8 @@ def main():
     tune_allocator()
 
 
-track_option = click.option("--track", required=True, type=click.Choice(TRACKS, case_sensitive=False),
-                            help="Challenge track.")
+track_option = click.option("--track", required=True, type=click.Choice(SCORED_TRACKS, case_sensitive=False),
+                            help="Challenge track (mtl: the multi-task challenge of ABAW3, ABAW4 and ABAW7).")
 
 
 def _check_edition(ctx, param, value):
@@ -175,15 +175,20 @@ edition_option = click.option("--edition", default="abaw2", show_default=True, c
               help="Bootstrap resamples of videos for the 95% interval; 0 skips it.")
 @click.option("--seed", default=0, show_default=True, type=AsciiIntRange(min=0), help="Seed of the bootstrap.")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Organisers' template: an image_location submission must have exactly its rows.")
+              help="Organisers' template: an image_location submission must have exactly its rows "
+                   "(mtl: the test list, whose images it must have).")
+@click.option("--f1-average", "f1_average", default=DEFAULT_F1_AVERAGE, show_default=True,
+              type=click.Choice(F1_AVERAGES),
+              help="F1 of EXPR and AU: 'all' = sum of per-class F1 over all classes / their number (the papers' "
+                   "formula); 'present' = over the classes present in truth or prediction (scikit-learn's default).")
 @json_option("Write the score JSON here ('-': standard output, the tables then go to standard error).")
 @with_cache_options
 @user_errors
-def score(predictions, data, track, edition, split, resamples, seed, template, json_path):
-    """Score PREDICTIONS (a per-video folder or an image_location file) as the organisers do."""
+def score(predictions, data, track, edition, split, resamples, seed, template, f1_average, json_path):
+    """Score PREDICTIONS (a per-video folder, an image_location file or an MTL file) as the organisers do."""
     from abawbench import report, scoring
 
-    result = scoring.score(predictions, data, track.lower(), edition, split, resamples, seed, template)
+    result = scoring.score(predictions, data, track.lower(), edition, split, resamples, seed, template, f1_average)
     wrote = _write_json(json_path, result)
     out = _tables_console(json_path)
     report.print_score(out, result)
@@ -199,7 +204,7 @@ def score(predictions, data, track, edition, split, resamples, seed, template, j
                    "the organisers' template or test video list found under it.")
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation", "test"]))
 @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Organisers' template file (image_location rows of every required frame).")
+              help="Organisers' template file (image_location rows of every required frame; mtl: the test list of images).")
 @click.option("--videos", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="List of test videos, one per line, optionally 'video,frames'.")
 @json_option()
@@ -306,7 +311,7 @@ data_option = click.option("--data", type=click.Path(exists=True, file_okay=Fals
               show_default=True, help="How to write the table.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), callback=_check_output_file,
               help="Write the markdown/LaTeX/CSV table to this file instead of the terminal.")
-@click.option("--track", type=click.Choice(TRACKS, case_sensitive=False),
+@click.option("--track", type=click.Choice(SCORED_TRACKS, case_sensitive=False),
               help="Only this track (and the track of prediction files whose header does not tell).")
 @edition_option
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]),

@@ -79,6 +79,7 @@ class Scored:
     predictions: str | None = None
     ci95: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    f1_average: str = "all"  # the F1 rule the score used (EXPR, AU, MTL)
 
     @property
     def frames(self) -> dict[str, int]:
@@ -139,10 +140,19 @@ def manifest_says_synthetic(folder: Path | str | None) -> bool | None:
 _SCORE_KEYS = ("track", "edition", "split", "metrics", "per_video", "n_videos", "n_frames")
 
 
+def stated_f1_average(payload: dict) -> str:
+    """The F1 rule a score JSON was computed with: its ``f1_average``, or for JSONs written
+    before that key existed the rule of the time (EXPR over the present classes, AU over all)."""
+    stated = payload.get("f1_average")
+    if stated is not None:
+        return str(stated)
+    return "present" if payload.get("track") == "expr" else "all"
+
+
 def scored_from_json(payload: dict, path: Path, label: str, kind: str = "score", run: dict | None = None,
                      stage: str | None = None, source: str | None = None) -> Scored:
     """A :class:`Scored` from a score JSON's content (``path`` for messages)."""
-    from abawbench.tracks import track_spec
+    from abawbench.tracks import check_f1_average, track_spec
 
     missing = [key for key in _SCORE_KEYS if key not in payload]
     if missing:
@@ -150,6 +160,7 @@ def scored_from_json(payload: dict, path: Path, label: str, kind: str = "score",
                            f"found one without {', '.join(missing)}")
     try:
         spec = track_spec(str(payload["edition"]), str(payload["track"]))
+        f1_average = check_f1_average(stated_f1_average(payload))
     except ValueError as error:
         raise CompareError(f"{path}: {error}") from None
     metrics = payload["metrics"]
@@ -161,7 +172,7 @@ def scored_from_json(payload: dict, path: Path, label: str, kind: str = "score",
                     n_videos=int(payload["n_videos"]), n_frames=int(payload["n_frames"]),
                     source=source or str(path), stage=stage, run=run,
                     ground_truth=payload.get("ground_truth"), predictions=payload.get("predictions"),
-                    ci95=dict(payload.get("ci95") or {}))
+                    ci95=dict(payload.get("ci95") or {}), f1_average=f1_average)
     _attach_statistics(scored, payload.get("statistics"))
     return scored
 
@@ -183,7 +194,8 @@ def _attach_statistics(scored: Scored, payload) -> None:
         if set(videos) != set(scored.per_video):
             raise ValueError("videos differ from per_video's")
         spec = track_spec(scored.edition, scored.track)
-        pooled = metrics.scores_from_stats(scored.track, scoring.pool(spec, values), scored.criterion_era)
+        pooled = metrics.scores_from_stats(scored.track, scoring.pool(spec, values), scored.criterion_era,
+                                           scored.f1_average)
     except (KeyError, TypeError, ValueError) as error:
         scored.notes.append(f"{scored.source}: unreadable per-video statistics ({error}): no paired bootstrap for it")
         return
@@ -256,7 +268,7 @@ def load_run(folder: Path, label: str, stage: str | None = None) -> list[Scored]
 
 def detect_prediction_track(path: Path) -> str:
     """The track of a prediction folder or ``image_location`` file, from its header."""
-    from abawbench.tracks import IMAGE_LOCATION, detect_track, split_header
+    from abawbench.tracks import IMAGE_LOCATION, detect_mtl_header, detect_track, split_header
 
     path = Path(path)
     files = sorted(p for p in path.glob("*.txt") if not p.name.startswith(".")) if path.is_dir() else [path]
@@ -268,12 +280,14 @@ def detect_prediction_track(path: Path) -> str:
             header = stream.readline(4096).decode("utf-8", "replace")
     except OSError as error:
         raise CompareError(f"{files[0]}: cannot read: {error.strerror or error}") from None
+    if detect_mtl_header(header) is not None:
+        return "mtl"
     cells = split_header(header)
     if cells and cells[0].lower() == IMAGE_LOCATION:
         cells = cells[1:]
     found = detect_track(",".join(cells))
     if found is None:
-        raise CompareError(f"{files[0]}:1: expected the header of an EXPR, VA or AU prediction file, found "
+        raise CompareError(f"{files[0]}:1: expected the header of an EXPR, VA, AU or MTL prediction file, found "
                            f"{header.strip()[:60]!r}; pass --track")
     return found[0]
 
@@ -354,6 +368,8 @@ def comparability(a: Scored, b: Scored) -> str | None:
         return f"different editions ({a.edition} vs {b.edition}: other classes, metric or test set)"
     if a.split != b.split:
         return f"different splits ({a.split} vs {b.split})"
+    if a.track != "va" and a.f1_average != b.f1_average:
+        return f"different F1 rules (--f1-average {a.f1_average} vs {b.f1_average}): re-score one of them"
     frames_a, frames_b = a.frames, b.frames
     if set(frames_a) != set(frames_b):
         only_a, only_b = sorted(set(frames_a) - set(frames_b)), sorted(set(frames_b) - set(frames_a))
@@ -374,7 +390,14 @@ def comparability(a: Scored, b: Scored) -> str | None:
 
 def truth_marginals(track: str, statistics: np.ndarray) -> np.ndarray:
     """What the ground truth alone determines, per video: EXPR class counts ``(V, K)``; VA
-    ``(V, 2, 3)`` n, truth mean and truth M2; AU positives ``(V, A)``."""
+    ``(V, 2, 3)`` n, truth mean and truth M2; AU positives ``(V, A)``; MTL the three side by
+    side, flattened ``(V, 6 + 8 + 12)``."""
+    if track == "mtl":
+        from abawbench.metrics import split_mtl_stats
+
+        va, expr, au = split_mtl_stats(statistics)
+        parts = (truth_marginals("va", va), truth_marginals("expr", expr), truth_marginals("au", au))
+        return np.concatenate([part.reshape(len(statistics), -1) for part in parts], axis=1)
     if track == "expr":
         return statistics.sum(axis=2)
     if track == "va":
@@ -522,7 +545,7 @@ def compare_rows(row: Row, reference: Row, resamples: int = 1000, seed: int = 0)
         a, b = row.first, reference.first
         if a.statistics is not None and b.statistics is not None:
             stats_a, stats_b = aligned_statistics(a, b)
-            boot = paired_bootstrap(a.track, stats_a, stats_b, a.criterion_era, resamples, seed)
+            boot = paired_bootstrap(a.track, stats_a, stats_b, a.criterion_era, resamples, seed, a.f1_average)
             out = {}
             for name in names:
                 entry = boot.get(name)
@@ -570,7 +593,9 @@ def row_json(row: Row) -> dict:
 
 
 def _metric_order(track: str, names) -> list[str]:
-    preferred = ("criterion", "f1", "acc") if track != "va" else ("mean", "valence", "arousal")
+    from abawbench.tracks import MTL_METRICS
+
+    preferred = {"va": ("mean", "valence", "arousal"), "mtl": MTL_METRICS}.get(track, ("criterion", "f1", "acc"))
     names = list(dict.fromkeys(names))
     return [n for n in preferred if n in names] + [n for n in names if n not in preferred]
 
@@ -627,7 +652,7 @@ def compare_scored(scored: list[Scored], reference: Scored | None = None, by: li
 
 def _ordered_tracks(rows: list[Row]) -> list[str]:
     present = {r.track for r in rows}
-    return [t for t in ("expr", "va", "au") if t in present]
+    return [t for t in ("expr", "va", "au", "mtl") if t in present]
 
 
 def compare_entries(paths: list[Path], data: Path | None = None, reference: Path | None = None,

@@ -12,10 +12,19 @@ Two formats of submission exist:
 * ``image_location`` (ABAW4 onwards): one file, header ``image_location,<track header>``,
   rows ``video/00001.jpg,<values>``.
 
+and the multi-task (MTL) file of ABAW3/4/7: one file per split, header
+``image,valence,arousal,expression,aus`` (or one naming all 16 fields), rows
+``video/00001.jpg,v,a,expression,AU1,…,AU26``; the organisers' test list is the same
+header and one image per row (with or without a trailing comma).
+
 Parsing is vectorised: files are checked byte-wise with NumPy (characters, fields per
-line, empty lines), then converted in one call. Anything the fast path does not accept
-goes through a line-by-line path that either finds the exact error or parses the
-file after all; that slow path is the reference the fast path is tested against.
+line, empty lines), then converted without a Python loop over rows: one-digit integers
+by strided views or masks, decimals digit column by digit column, ``video/00001.jpg``
+locations by gathering the bytes around each row's first comma. Anything the fast path
+does not accept goes through a line-by-line path that either finds the exact error or
+parses the file after all; that slow path is the reference the fast path is tested
+against. pandas' C reader is a middle tier for numbers the decimal path leaves (exponents,
+17-digit reprs), imported only then.
 """
 
 from __future__ import annotations
@@ -28,13 +37,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from abawbench import atomic
-from abawbench.tracks import IMAGE_LOCATION, LATEST, TrackSpec, detect_track, split_header, track_spec
+from abawbench.tracks import (IMAGE_LOCATION, LATEST, MTL_COLUMNS, MTL_HEADER, MTL_LONG_HEADER, TrackSpec,
+                              detect_mtl_header, detect_track, split_header, track_spec)
 
 _BOM = b"\xef\xbb\xbf"
-_NEWLINE, _COMMA, _SPACE, _TAB = 10, 44, 32, 9
+_NEWLINE, _COMMA, _SPACE, _TAB, _MINUS, _PLUS, _POINT, _SLASH = 10, 44, 32, 9, 45, 43, 46, 47
 
 
 class FormatError(ValueError):
@@ -201,79 +210,187 @@ def check_header(text: TextFile, columns: tuple[str, ...], edition_hint: str = "
 
 
 def _small_integers(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
-    """Fields of one digit, or a minus and one digit (the usual EXPR/AU files), read directly."""
-    if lengths.max() > 2:
+    """Fields of one digit, or a minus and one digit (the usual EXPR/AU files), read directly (int8)."""
+    if lengths.size == 0 or lengths.max() > 2 or lengths.min() < 1:
         return None
-    last = buffer[starts + lengths - 1].astype(np.int64) - ord("0")
+    last = buffer[starts + lengths - 1] - np.uint8(ord("0"))  # wraps below '0': caught by <= 9
     two = lengths == 2
-    if not ((last >= 0) & (last <= 9)).all() or not (buffer[starts[two]] == ord("-")).all():
+    if not (last <= 9).all() or not (buffer[starts[two]] == _MINUS).all():
         return None
-    return np.where(two, -last, last)
+    values = last.astype(np.int8)
+    np.negative(values, out=values, where=two)
+    return values
 
 
 def _single_digit_rows(buffer: np.ndarray, n_rows: int, n_values: int) -> np.ndarray | None:
     """The common case of predictions, every value one digit (``4`` or ``0,1,0,…``): digits sit
-    at even offsets and separators at odd ones, so a strided view reads them all."""
+    at even offsets and separators at odd ones, so a strided view reads them all (int8)."""
     if buffer.size != n_rows * 2 * n_values - 1:
         return None
-    separators = np.append(buffer[1::2], _NEWLINE).reshape(n_rows, n_values)
-    if not ((separators[:, -1] == _NEWLINE).all() and (separators[:, :-1] == _COMMA).all()):
+    separators = buffer[1::2]  # a view: newlines after every n_values-th digit, commas elsewhere
+    newlines = np.flatnonzero(separators == _NEWLINE)
+    if newlines.size != n_rows - 1 or not np.array_equal(newlines, np.arange(n_values - 1, separators.size, n_values)):
         return None
-    digits = buffer[0::2].astype(np.int64) - ord("0")
-    if not ((digits >= 0) & (digits <= 9)).all():
+    if np.count_nonzero(separators == _COMMA) != separators.size - newlines.size:
         return None
-    return digits.reshape(n_rows, n_values)
+    digits = buffer[0::2] - np.uint8(ord("0"))
+    if not (digits <= 9).all():
+        return None
+    return digits.view(np.int8).reshape(n_rows, n_values)
 
 
-def _fast_parse(body: bytes, n_rows: int, n_values: int, integer: bool) -> np.ndarray | None:
-    """Vectorised parse of well-formed rows; None when anything looks off.
-
-    Integers (EXPR, AU) are checked byte-wise and read directly. Floats (VA) go through
-    pandas' C reader, whose leniencies are closed here: only bytes that numbers are made
-    of may reach it (no quotes, NUL, True/False), skipped blank lines show as a row count
-    mismatch, and overflow as non-finite values.
-    The slow path then finds and names the exact problem.
-    """
-    if not integer:
-        if body.translate(None, _FLOAT_BYTES):
-            return None  # a byte no number has (quotes, NUL, letters of True/False/nan …)
-        try:
-            values = pd.read_csv(io.BytesIO(body), header=None, engine="c", na_filter=False,
-                                 dtype=np.float64).to_numpy()
-        except (ValueError, OverflowError, TypeError, UnicodeDecodeError, pd.errors.ParserError):
-            return None
-        if values.shape != (n_rows, n_values) or not np.isfinite(values).all():
-            return None
-        return values
-    buffer = np.frombuffer(body, dtype=np.uint8)
-    single_digits = _single_digit_rows(buffer, n_rows, n_values)
-    if single_digits is not None:
-        return single_digits
-    if not _INT_CHARACTERS[buffer].all():
+def _signed_digit_rows(buffer: np.ndarray, n_rows: int, n_values: int) -> np.ndarray | None:
+    """Every value one digit with an optional minus (ground truth with -1 markers): the text
+    without its minus signs must be one-digit rows (:func:`_single_digit_rows`), and each
+    minus must open a field and precede its digit. A few passes over the bytes, and index
+    arrays only as long as the minus signs (int8)."""
+    minus = buffer == _MINUS
+    signs = np.flatnonzero(minus)
+    if not signs.size or signs[-1] == buffer.size - 1:
         return None
+    values = _single_digit_rows(buffer[~minus], n_rows, n_values)
+    if values is None:
+        return None
+    if not ((buffer[signs + 1] - np.uint8(ord("0"))) <= 9).all():
+        return None  # '--1', '-,'
+    before = buffer[np.maximum(signs - 1, 0)]
+    if not ((signs == 0) | (before == _COMMA) | (before == _NEWLINE)).all():
+        return None  # '1-1'
+    # the digit after the k-th minus is digit number (position - k) / 2 of the text without signs
+    flat = values.reshape(-1)
+    digit_index = (signs - np.arange(signs.size)) // 2
+    flat[digit_index] = -flat[digit_index]
+    return flat.reshape(n_rows, n_values)
+
+
+def _field_bounds(buffer: np.ndarray, n_rows: int, n_values: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(starts, lengths)`` ``(n_rows * n_values,)`` of the fields of rows of ``n_values``
+    comma-separated fields joined by newlines; None unless every row has exactly that shape
+    and no field is empty."""
     separators = np.flatnonzero((buffer == _COMMA) | (buffer == _NEWLINE))
     if separators.size != n_rows * n_values - 1:
         return None
-    # every row: n_values − 1 commas, then a newline (the last row has none)
     kinds = np.append(buffer[separators], _NEWLINE).reshape(n_rows, n_values)
     if not ((kinds[:, -1] == _NEWLINE).all() and (kinds[:, :-1] == _COMMA).all()):
         return None
     bounds = np.concatenate(([-1], separators, [buffer.size]))
     lengths = np.diff(bounds) - 1
     if lengths.min() <= 0:
-        return None  # an empty field or row
-    values = _small_integers(buffer, bounds[:-1] + 1, lengths)
+        return None
+    return bounds[:-1] + 1, lengths
+
+
+# 10**k for k = 0..22 is exact in float64, so mantissa / 10**k is rounded once, correctly
+_POWERS_OF_TEN = 10.0 ** np.arange(23)
+_EXACT_MANTISSA = 2**53
+_MAX_DECIMAL_DIGITS = 18  # int64 holds any 18-digit mantissa
+
+
+def _decimal_fields(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
+    """float64 of fields written as plain decimals (``[+-]digits[.digits]``, ``.5`` and
+    ``1.`` too), equal to Python's ``float()`` of each; None when any field is something
+    else (exponent, spaces, text) or has a mantissa of 2**53 or more (17-digit reprs),
+    whose correct rounding needs more than one division.
+
+    Reads the fields digit column by digit column (a loop over at most 24 columns, each
+    vectorised over all fields): mantissa = mantissa·10 + digit, and the digits after the
+    point give the power of ten to divide by.
+    """
+    n = starts.size
+    if n == 0:
+        return np.zeros(0)
+    width = int(lengths.max())
+    if width > 24 or lengths.min() < 1:
+        return None
+    mantissa = np.zeros(n, dtype=np.int64)
+    scale, digits, points = (np.zeros(n, dtype=np.int8) for _ in range(3))
+    index = starts.copy()
+    byte, digit = np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.uint8)
+    for column in range(width):
+        if column:
+            index += 1
+        np.take(buffer, index, out=byte, mode="clip")  # past a field's end: bytes that are ignored
+        np.subtract(byte, np.uint8(ord("0")), out=digit)  # wraps below '0': caught by <= 9
+        inside = lengths > column
+        is_digit = (digit <= 9) & inside
+        is_point = (byte == _POINT) & inside
+        known = is_digit | is_point | ~inside
+        if column == 0:
+            negative = byte == _MINUS
+            known |= negative | (byte == _PLUS)
+        if not known.all():
+            return None
+        np.multiply(mantissa, 10, out=mantissa, where=is_digit)
+        np.add(mantissa, digit, out=mantissa, where=is_digit, casting="unsafe")
+        scale += is_digit & (points > 0)
+        points += is_point
+        digits += is_digit
+    if (points > 1).any() or (digits == 0).any() or (digits > _MAX_DECIMAL_DIGITS).any():
+        return None
+    if (mantissa >= _EXACT_MANTISSA).any():
+        return None
+    values = mantissa.astype(np.float64) / _POWERS_OF_TEN[scale]
+    np.negative(values, out=values, where=negative)
+    return values
+
+
+def _pandas_floats(body: bytes, n_rows: int, n_values: int) -> np.ndarray | None:
+    """pandas' C reader for the numbers :func:`_decimal_fields` leaves (exponents, long
+    reprs), its leniencies closed: only bytes numbers are made of may reach it (no quotes,
+    NUL, True/False), skipped blank lines show as a row-count mismatch, overflow as
+    non-finite values. Imported here: the scorer starts without pandas."""
+    if body.translate(None, _FLOAT_BYTES):
+        return None  # a byte no number has (quotes, NUL, letters of True/False/nan …)
+    import pandas as pd
+
+    try:
+        values = pd.read_csv(io.BytesIO(body), header=None, engine="c", na_filter=False,
+                             dtype=np.float64).to_numpy()
+    except (ValueError, OverflowError, TypeError, UnicodeDecodeError, pd.errors.ParserError):
+        return None
+    if values.shape != (n_rows, n_values) or not np.isfinite(values).all():
+        return None
+    return values
+
+
+def _as_buffer(body: bytes | np.ndarray) -> np.ndarray:
+    return body if isinstance(body, np.ndarray) else np.frombuffer(body, dtype=np.uint8)
+
+
+def _fast_parse(body: bytes | np.ndarray, n_rows: int, n_values: int, integer: bool) -> np.ndarray | None:
+    """Vectorised parse of well-formed rows; None when anything looks off.
+
+    Integers (EXPR, AU) are checked byte-wise and read directly: int8 for one-digit
+    values (predictions, and ground truth with -1), int64 otherwise. Numbers (VA) are
+    read as decimals (:func:`_decimal_fields`), else by pandas (:func:`_pandas_floats`).
+    The slow path then finds and names the exact problem.
+    """
+    buffer = _as_buffer(body)
+    if not integer:
+        bounds = _field_bounds(buffer, n_rows, n_values)
+        values = _decimal_fields(buffer, *bounds) if bounds is not None else None
+        if values is not None:
+            return values.reshape(n_rows, n_values)
+        return _pandas_floats(buffer.tobytes() if isinstance(body, np.ndarray) else body, n_rows, n_values)
+    for reader in (_single_digit_rows, _signed_digit_rows):
+        values = reader(buffer, n_rows, n_values)
+        if values is not None:
+            return values
+    if not _INT_CHARACTERS[buffer].all():
+        return None
+    bounds = _field_bounds(buffer, n_rows, n_values)
+    if bounds is None:
+        return None
+    values = _small_integers(buffer, *bounds)
     if values is not None:
         return values.reshape(n_rows, n_values)
+    text = buffer.tobytes() if isinstance(body, np.ndarray) else body
     try:
-        if n_values == 1:
-            values = np.array(body.split(b"\n"), dtype=np.int64)[:, None]
-        else:
-            values = pd.read_csv(io.BytesIO(body), header=None, engine="c", na_filter=False,
-                                 dtype=np.int64).to_numpy()
-    except (ValueError, OverflowError, TypeError, pd.errors.ParserError):
+        # a multi-digit integer: int() of each field (rare in EXPR/AU files)
+        values = np.array(text.replace(b"\n", b",").split(b","), dtype=np.int64)
+    except (ValueError, OverflowError, TypeError):
         return None
-    return values if values.shape == (n_rows, n_values) else None
+    return values.reshape(n_rows, n_values) if values.size == n_rows * n_values else None
 
 
 def _slow_parse(text: TextFile, n_values: int, integer: bool, kind: str, first_row: int = 0) -> np.ndarray:
@@ -307,7 +424,8 @@ def _slow_parse(text: TextFile, n_values: int, integer: bool, kind: str, first_r
 
 
 def parse_rows(text: TextFile, spec: TrackSpec) -> np.ndarray:
-    """The data rows of a per-video file as ``(n_rows, spec.n_values)`` (int64 for EXPR/AU)."""
+    """The data rows of a per-video file as ``(n_rows, spec.n_values)``: float64 for VA;
+    for EXPR/AU an integer array, int8 when every value is one digit (the usual files)."""
     integer = spec.track != "va"
     if text.n_rows == 0:
         return np.zeros((0, spec.n_values), dtype=np.int64 if integer else np.float64)
@@ -425,23 +543,61 @@ def read_many(paths: list[Path], spec: TrackSpec, allow_invalid: bool, edition_h
 
 @dataclass
 class LocatedRows:
-    """An ``image_location`` file: row i names ``videos[i]``/``frames[i]`` with ``values[i]``."""
+    """Rows that start with an image location ``video/00001.jpg``: an ``image_location``
+    submission, an MTL file, or a template or test list (then without values).
+
+    Rows come in *runs* of consecutive rows of one video: run r covers rows
+    ``run_starts[r]:run_starts[r + 1]`` of ``run_videos[r]`` (a video may have several runs
+    in an MTL file). ``frames`` ``(n,)`` int64 1-based; ``values`` ``(n, n_values)`` or None.
+    Row i is line ``i + 2`` of the file.
+    """
 
     path: Path
-    locations: list[str]
-    videos: np.ndarray  # (n,) str
-    frames: np.ndarray  # (n,) int64, 1-based
-    values: np.ndarray | None  # (n, n_values); None for a template
+    run_videos: list[str]
+    run_starts: np.ndarray
+    frames: np.ndarray
+    values: np.ndarray | None = None
+    header: tuple[str, ...] = ()
+    empty_fields: bool = False  # a template whose rows end in empty fields ('video/00001.jpg,')
+
+    def __len__(self) -> int:
+        return int(self.frames.size)
 
     def line(self, row: int) -> int:
         return row + 2
 
+    @property
+    def run_ends(self) -> np.ndarray:
+        return np.append(self.run_starts[1:], len(self)).astype(np.int64)
+
     def runs(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Consecutive rows of one video: ``(videos, starts, ends)``, rows ``starts[i]:ends[i]``."""
-        starts = np.flatnonzero(np.concatenate(([True], self.videos[1:] != self.videos[:-1]))) \
-            if self.videos.size else np.zeros(0, dtype=np.int64)
-        ends = np.append(starts[1:], len(self.videos))
-        return [str(v) for v in self.videos[starts]], starts, ends
+        return list(self.run_videos), self.run_starts, self.run_ends
+
+    def video_codes(self, codes: dict[str, int]) -> np.ndarray:
+        """``(n,)`` int64: each row's video as numbered by ``codes`` (names missing from it
+        are added with the next numbers)."""
+        for video in self.run_videos:
+            codes.setdefault(video, len(codes))
+        run_codes = np.array([codes[video] for video in self.run_videos], dtype=np.int64)
+        return np.repeat(run_codes, self.run_ends - self.run_starts)
+
+    def video_of(self, row: int) -> str:
+        return self.run_videos[int(np.searchsorted(self.run_starts, row, side="right")) - 1]
+
+    def location(self, row: int) -> str:
+        """Row ``row``'s image as written (the fast and slow readers accept only that form)."""
+        return f"{self.video_of(row)}/{int(self.frames[row]):05d}.jpg"
+
+    @property
+    def videos(self) -> np.ndarray:
+        """``(n,)`` str: each row's video (built on demand; the scorer works with runs)."""
+        return np.repeat(np.array(self.run_videos, dtype=str), self.run_ends - self.run_starts)
+
+    @property
+    def locations(self) -> list[str]:
+        """Every row's image (built on demand, for messages and tests)."""
+        return [self.location(row) for row in range(len(self))]
 
 
 def _split_location(text: TextFile, row: int, location: str) -> tuple[str, int]:
@@ -456,6 +612,174 @@ def _split_location(text: TextFile, row: int, location: str) -> tuple[str, int]:
     return video, frame
 
 
+# bytes of a row on the fast path: printable ASCII (no space) and UTF-8; a video name then
+# holds no comma (the first comma ends it) and no space or control character
+_ROW_BYTES = bytes(range(33, 127)) + bytes(range(128, 256)) + b"\n"
+_JPG = np.frombuffer(b".jpg", dtype=np.uint8)
+_SUFFIX = len("/00001.jpg")
+
+
+@dataclass
+class _Split:
+    """Where the fast path found each row's parts: ``cut[i]`` the offset of row i's first
+    comma (its end when it has none), and the rows' frames and runs."""
+
+    cut: np.ndarray
+    ends: np.ndarray
+    has_comma: np.ndarray
+    frames: np.ndarray
+    run_starts: np.ndarray
+    run_videos: list[str]
+
+
+def _runs_of_names(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: row i's name (``lengths[i]`` bytes at ``starts[i]`` of ``buffer``) differs
+    from row i−1's. Compares 8 bytes at a time through an unaligned uint64 view (a loop over
+    the words of the longest name, not over rows). A word of two names of one length lies
+    inside the buffer: each name is followed by at least its 10-byte '/00001.jpg'."""
+    if buffer.size < 8:
+        buffer = np.concatenate((buffer, np.zeros(8, dtype=np.uint8)))
+    words = np.ndarray((buffer.size - 7,), dtype="<u8", buffer=buffer.data, strides=(1,))
+    new = np.ones(starts.size, dtype=bool)
+    if starts.size < 2:
+        return new
+    same = lengths[1:] == lengths[:-1]
+    left = lengths[1:].astype(np.int64)
+    for offset in range(0, int(lengths.max()), 8):
+        remaining = left - offset
+        mask = np.where(remaining >= 8, np.uint64(2**64 - 1),
+                        (np.uint64(1) << (8 * np.clip(remaining, 0, 7)).astype(np.uint64)) - np.uint64(1))
+        # clipped: only a pair of names of other lengths (already different) can reach past the end;
+        # fancy indexing, as np.take would first copy the unaligned view whole
+        current = words[np.minimum(starts[1:] + offset, words.size - 1)]
+        previous = words[np.minimum(starts[:-1] + offset, words.size - 1)]
+        same &= ((current ^ previous) & mask) == 0
+    new[1:] = ~same
+    return new
+
+
+def _split_locations(body: bytes, n_rows: int, commas_per_row: int | None = None) -> _Split | None:
+    """Vectorised split of rows ``video/00001.jpg[,…]``: None when any row is not exactly
+    that (spaces or control characters anywhere, another frame format, an empty name,
+    bytes that are not UTF-8…), which the line-by-line reader then names or accepts.
+
+    A row's location ends at its first ``.jpg,`` (or the row's end). That it is the row's
+    first comma follows from the count: ``commas_per_row`` commas a row (a submission), so
+    a comma inside a name shows as one too many; without it (a template) every comma is
+    located and checked. Only the candidate positions are listed, never every comma of a
+    12-AU file.
+    """
+    if body.translate(None, _ROW_BYTES):
+        return None  # a space, tab or control character somewhere
+    buffer = np.frombuffer(body, dtype=np.uint8)
+    newlines = np.flatnonzero(buffer == _NEWLINE)
+    if newlines.size != n_rows - 1:
+        return None
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.append(newlines, buffer.size)
+    if commas_per_row is None:
+        commas = np.flatnonzero(buffer == _COMMA)
+    else:
+        if np.count_nonzero(buffer == _COMMA) != n_rows * commas_per_row:
+            return None
+        commas = np.flatnonzero((buffer[1:] == _COMMA) & (buffer[:-1] == _JPG[-1])) + 1  # the ',' of 'g,'
+    first = np.searchsorted(commas, starts)
+    cut = np.minimum(np.append(commas, buffer.size)[first], ends)
+    name_length = cut - _SUFFIX - starts
+    if name_length.min() < 1:
+        return None
+    slash = cut - _SUFFIX
+    if not (buffer[slash] == _SLASH).all():
+        return None
+    frames = np.zeros(n_rows, dtype=np.int64)
+    for position in range(1, 6):
+        digit = buffer[slash + position] - np.uint8(ord("0"))
+        if not (digit <= 9).all():
+            return None
+        frames = frames * 10 + digit
+    for position in range(4):
+        if not (buffer[slash + 6 + position] == _JPG[position]).all():
+            return None
+    if frames.min() < 1:
+        return None
+    run_starts = np.flatnonzero(_runs_of_names(buffer, starts, name_length))
+    try:
+        run_videos = [buffer[starts[r]: slash[r]].tobytes().decode("utf-8") for r in run_starts]
+    except UnicodeDecodeError:
+        return None
+    return _Split(cut, ends, cut < ends, frames, run_starts.astype(np.int64), run_videos)
+
+
+def _values_part(buffer: np.ndarray, split: _Split) -> np.ndarray:
+    """The bytes after each row's location and its comma (newlines kept): the value rows."""
+    starts = np.concatenate(([0], split.ends[:-1] + 1))
+    values_start = split.cut + split.has_comma
+    # per row: the location and its comma (dropped), then the values and the newline (kept)
+    segments = np.stack([values_start - starts, split.ends + 1 - values_start], axis=1).ravel()
+    segments[-1] -= 1  # the last row has no newline
+    keep = np.repeat(np.tile(np.array([False, True]), starts.size), segments)
+    return buffer[keep]
+
+
+def _slow_locations(text: TextFile, template: bool, n_values: int) -> tuple[list[str], list[bytes]]:
+    """Line by line: each row's location and the bytes after its first comma; raises at the
+    first row that is not ``location[,values]`` (the reference the fast path is tested against)."""
+    locations: list[str] = []
+    value_parts: list[bytes] = []
+    for row, raw in enumerate(text.body.split(b"\n")):
+        location_bytes, comma, rest = raw.partition(b",")
+        try:
+            location = location_bytes.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise FormatError(text.path, row + 2, "UTF-8 text", "bytes that are not UTF-8") from None
+        if not location:
+            raise FormatError(text.path, row + 2, "an image_location like 'video/00001.jpg'",
+                              "an empty line" if not raw.strip() else "an empty first field")
+        if not template and (not comma or not rest.strip()):
+            raise FormatError(text.path, row + 2, f"{n_values} value(s) after the image_location",
+                              "an empty field" if comma else _quote(raw.decode("utf-8", "replace")))
+        locations.append(location)
+        value_parts.append(rest)
+    return locations, value_parts
+
+
+def _rows_from_locations(text: TextFile, locations: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    split = [_split_location(text, row, location) for row, location in enumerate(locations)]
+    videos = [video for video, _ in split]
+    frames = np.fromiter((frame for _, frame in split), dtype=np.int64, count=len(split))
+    starts = [row for row in range(len(videos)) if row == 0 or videos[row] != videos[row - 1]]
+    return [videos[row] for row in starts], np.array(starts, dtype=np.int64), frames
+
+
+def read_located_rows(text: TextFile, n_values: int, template: bool,
+                      parse_values) -> LocatedRows:
+    """The rows of an image-located file (header already checked): locations split by the
+    fast path or, failing it, line by line; values by ``parse_values(values_text)``. A
+    template's rows may carry anything after the image (the organisers' leave the fields
+    empty, 'video/00001.jpg,'); it is ignored, and ``empty_fields`` says whether any row
+    had a comma."""
+    buffer = np.frombuffer(text.body, dtype=np.uint8)
+    split = _split_locations(text.body, text.n_rows, None if template else n_values) if text.n_rows else None
+    if split is not None and not template and not (split.has_comma & (split.cut + 1 < split.ends)).all():
+        split = None  # a row without values: the line-by-line reader names it
+    rows = LocatedRows(text.path, [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    if split is not None:
+        rows.run_videos, rows.run_starts, rows.frames = split.run_videos, split.run_starts, split.frames
+        if template:
+            rows.empty_fields = bool(split.has_comma.any())
+        else:
+            values_body = _values_part(buffer, split).tobytes()
+            rows.values = parse_values(TextFile(text.path, text.header, values_body, text.n_rows))
+    else:
+        locations, rests = _slow_locations(text, template, n_values)
+        rows.run_videos, rows.run_starts, rows.frames = _rows_from_locations(text, locations)
+        if template:
+            rows.empty_fields = any(b"," in raw for raw in text.body.split(b"\n"))
+        else:
+            rows.values = parse_values(TextFile(text.path, text.header, b"\n".join(rests), text.n_rows))
+    return rows
+
+
 def read_image_location(path: Path, spec: TrackSpec, template: bool = False, edition_hint: str = "",
                         limit: ReadLimit = DEFAULT_LIMIT) -> LocatedRows:
     """Read an ABAW4+ single-file submission (or, with ``template``, the organisers'
@@ -465,65 +789,186 @@ def read_image_location(path: Path, spec: TrackSpec, template: bool = False, edi
     check_header(text, (IMAGE_LOCATION,) + spec.columns, edition_hint)
     if text.n_rows == 0:
         raise FormatError(path, 2, "one row per frame after the header", "no rows")
-    lines = text.body.split(b"\n")
-    locations: list[str] = []
-    value_parts: list[bytes] = []
-    for row, raw in enumerate(lines):
-        location_bytes, comma, rest = raw.partition(b",")
-        try:
-            location = location_bytes.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise FormatError(path, row + 2, "UTF-8 text", "bytes that are not UTF-8") from None
-        if not location:
-            raise FormatError(path, row + 2, "an image_location like 'video/00001.jpg'",
-                              "an empty line" if not raw.strip() else "an empty first field")
-        if not template and (not comma or not rest.strip()):
-            raise FormatError(path, row + 2, f"{spec.n_values} value(s) after the image_location",
-                              "an empty field" if comma else _quote(raw.decode("utf-8", "replace")))
-        locations.append(location)
-        value_parts.append(rest)
-    split = [_split_location(text, row, location) for row, location in enumerate(locations)]
-    videos = np.array([video for video, _ in split], dtype=str)
-    frames = np.fromiter((frame for _, frame in split), dtype=np.int64, count=len(split))
-    rows = LocatedRows(Path(path), locations, videos, frames, None)
+
+    def parse_values(values_text: TextFile) -> np.ndarray:
+        values = parse_rows(values_text, spec)
+        check_values(values_text, values, spec, allow_invalid=False)
+        return values
+
+    rows = read_located_rows(text, spec.n_values, template, parse_values)
+    rows.path = Path(path)
     check_row_order(rows)
-    if not template:
-        values_text = TextFile(text.path, text.header, b"\n".join(value_parts), text.n_rows)
-        rows.values = parse_rows(values_text, spec)
-        check_values(values_text, rows.values, spec, allow_invalid=False)
     return rows
 
 
 def check_row_order(rows: LocatedRows) -> None:
     """Each video's rows must be contiguous, in increasing frame order, without repeats."""
-    videos, frames = rows.videos, rows.frames
-    if videos.size < 2:
+    if len(rows) < 2:
         return
-    same = videos[1:] == videos[:-1]
-    step = np.diff(frames)
+    run_videos, starts, _ = rows.runs()
+    step = np.diff(rows.frames)
+    same = np.ones(len(rows) - 1, dtype=bool)
+    same[starts[1:] - 1] = False  # a run's first row does not continue the row before it
     repeated = same & (step == 0)
     backwards = same & (step < 0)
-    run_list, starts, _ = rows.runs()
-    run_videos = np.array(run_list, dtype=str)
-    _, first_run = np.unique(run_videos, return_index=True)
-    resumed = np.setdiff1d(np.arange(run_videos.size), first_run)
+    seen: dict[str, int] = {}
+    resumed = next(((r, seen[video]) for r, video in enumerate(run_videos) if seen.setdefault(video, r) != r), None)
     problems = []
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0]) + 1
-        problems.append((row, "no duplicate rows", f"{_quote(rows.locations[row])} again (line {rows.line(row - 1)})"))
+        problems.append((row, "no duplicate rows", f"{_quote(rows.location(row))} again (line {rows.line(row - 1)})"))
     if backwards.any():
         row = int(np.flatnonzero(backwards)[0]) + 1
-        problems.append((row, f"frames of a video in increasing order (after {_quote(rows.locations[row - 1])})",
-                         _quote(rows.locations[row])))
-    if resumed.size:
-        row = int(starts[resumed[0]])
-        video = videos[row]
-        first = int(starts[np.flatnonzero(run_videos == video)[0]])
-        problems.append((row, f"the rows of each video together (video '{video}' began at line {rows.line(first)})",
-                         f"{_quote(rows.locations[row])} after other videos' rows"))
+        problems.append((row, f"frames of a video in increasing order (after {_quote(rows.location(row - 1))})",
+                         _quote(rows.location(row))))
+    if resumed is not None:
+        run, first_run = resumed
+        row = int(starts[run])
+        problems.append((row, f"the rows of each video together (video '{run_videos[run]}' began at line "
+                              f"{rows.line(int(starts[first_run]))})",
+                         f"{_quote(rows.location(row))} after other videos' rows"))
     if problems:
         row, expected, found = min(problems)
         raise FormatError(rows.path, rows.line(row), expected, found)
+
+
+# ---------------------------------------------------------------- multi-task files
+
+
+MTL_ROLES = ("truth", "prediction", "template")
+_MTL_FIELDS = len(MTL_LONG_HEADER)  # 16: the image, valence, arousal, expression, 12 AUs
+_MTL_NAMES = MTL_COLUMNS
+
+
+def check_mtl_header(text: TextFile, role: str) -> tuple[str, ...]:
+    """The MTL header the file carries: ``image,valence,arousal,expression,aus`` (the
+    organisers' test lists and every participant's writer) or one naming all 16 fields.
+    Ground truth and test lists may differ in letter case; a submission may not."""
+    cells = split_header(text.header)
+    if cells in (MTL_HEADER, MTL_LONG_HEADER):
+        return cells
+    found = detect_mtl_header(text.header)
+    expected = f"the header {','.join(MTL_HEADER)!r} (or one naming all 16 fields)"
+    if found is not None and role != "prediction":
+        return found
+    if found is not None:
+        raise FormatError(text.path, 1, expected, _quote(text.header, 120),
+                          f"only the letter case differs: submissions spell it {','.join(MTL_HEADER)!r}")
+    if cells and ("/" in cells[0] or _looks_like_data(cells)):
+        raise FormatError(text.path, 1, expected, f"a data row {_quote(text.header)}", "the header line is missing")
+    hint = None
+    if cells and cells[0].lower() == IMAGE_LOCATION:
+        hint = "'image_location' starts the uni-task files; MTL files start with 'image'"
+    elif detect_track(",".join(cells[1:])) or detect_track(",".join(cells)):
+        hint = "that is a uni-task header: pass the --track it belongs to"
+    raise FormatError(text.path, 1, expected, _quote(text.header, 120), hint)
+
+
+def _mtl_slow_parse(text: TextFile) -> np.ndarray:
+    """Line by line, the reference: 15 values per row after the image (2 numbers, 13 integers)."""
+    rows = []
+    for index, raw in enumerate(text.body.split(b"\n")):
+        line = index + 2
+        try:
+            row = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(text.path, line, "UTF-8 text", "bytes that are not UTF-8") from None
+        cells = [cell.strip() for cell in row.split(",")]
+        if len(cells) != _MTL_FIELDS - 1:
+            raise FormatError(text.path, line, f"{_MTL_FIELDS} comma-separated fields (the image, valence, arousal, "
+                              "expression and 12 AUs)", f"{len(cells) + 1}")
+        values = []
+        for column, (name, cell) in enumerate(zip(_MTL_NAMES, cells)):
+            number = column < 2
+            if number and cell.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+                raise FormatError(text.path, line, f"a finite number ({name})", _quote(cell))
+            if not (_FLOAT_TOKEN if number else _INT_TOKEN).fullmatch(cell):
+                raise FormatError(text.path, line, f"{'a number' if number else 'an integer'} ({name})",
+                                  _quote(cell) if cell else "an empty field")
+            value = float(cell) if number else int(cell)
+            if not number and abs(value) > _INT_LIMIT:
+                raise FormatError(text.path, line, f"an integer ({name})", _quote(cell))
+            values.append(value)
+        rows.append(values)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), _MTL_FIELDS - 1)
+
+
+def _mtl_fast_parse(values_text: TextFile) -> np.ndarray | None:
+    """The 15 values of every row at once: decimals for valence and arousal (pandas for
+    exponents and long reprs), one-digit integers for the expression and the AUs."""
+    n = values_text.n_rows
+    buffer = np.frombuffer(values_text.body, dtype=np.uint8)
+    bounds = _field_bounds(buffer, n, _MTL_FIELDS - 1)
+    if bounds is None:
+        return None
+    starts, lengths = (bound.reshape(n, _MTL_FIELDS - 1) for bound in bounds)
+    labels = _small_integers(buffer, starts[:, 2:].ravel(), lengths[:, 2:].ravel())
+    if labels is None:
+        return None
+    va = _decimal_fields(buffer, starts[:, :2].ravel(), lengths[:, :2].ravel())
+    if va is None:
+        # keep each row up to its second comma: the two VA fields, for pandas' reader
+        marks = np.zeros(buffer.size + 1, dtype=np.int8)
+        marks[starts[:, 0]] = 1
+        marks[starts[:, 2] - 1] -= 1
+        keep = np.cumsum(marks[:-1], dtype=np.int8).view(bool) | (buffer == _NEWLINE)
+        va = _pandas_floats(buffer[keep].tobytes(), n, 2)
+        if va is None:
+            return None
+    values = np.empty((n, _MTL_FIELDS - 1))
+    values[:, :2] = va.reshape(n, 2)
+    values[:, 2:] = labels.reshape(n, _MTL_FIELDS - 3)
+    return values
+
+
+def first_bad_mtl_row(values: np.ndarray, allow_invalid: bool) -> tuple[int, int] | None:
+    """``(row, column)`` of the first value out of range (column 0 valence … 14 AU26), or None.
+    ``allow_invalid`` admits the markers of the ground truth: VA -5 (in either column), EXPR -1, AU -1."""
+    va, expr, au = values[:, :2], values[:, 2:3], values[:, 3:]
+    bad = np.concatenate([~np.isfinite(va) | (np.abs(va) > 1), (expr < 0) | (expr > 7), (au != 0) & (au != 1)],
+                         axis=1)
+    if allow_invalid:
+        bad[:, :2] &= va != -5
+        bad[:, 2:] &= values[:, 2:] != -1
+    rows = np.flatnonzero(bad.any(axis=1))
+    if not rows.size:
+        return None
+    row = int(rows[0])
+    return row, int(np.flatnonzero(bad[row])[0])
+
+
+def read_mtl(path: Path, role: str, limit: ReadLimit = DEFAULT_LIMIT) -> LocatedRows:
+    """Read a multi-task file: ground truth (``role="truth"``: VA -5, EXPR -1, AU -1 allowed),
+    a submission (``"prediction"``) or the organisers' test list (``"template"``: images
+    only, with or without a trailing comma). Returns the rows with ``values`` ``(n, 15)``
+    float64 (valence, arousal, expression, 12 AUs; None for a template) and ``header``,
+    the header as the file spells it. Rows need not be grouped by video, and may repeat.
+    """
+    if role not in MTL_ROLES:
+        raise ValueError(f"role must be one of {', '.join(MTL_ROLES)}")
+    text = read_text_file(path, limit)
+    header = check_mtl_header(text, role)
+    if text.n_rows == 0:
+        raise FormatError(path, 2, "one row per image after the header", "no rows")
+
+    def parse_values(values_text: TextFile) -> np.ndarray:
+        values = _mtl_fast_parse(values_text)
+        if values is None:
+            values = _mtl_slow_parse(values_text)
+        bad = first_bad_mtl_row(values, allow_invalid=role == "truth")
+        if bad is not None:
+            row, column = bad
+            name = _MTL_NAMES[column]
+            marker = {0: -5, 1: -5, 2: -1}.get(column, -1)
+            what = ("a number in [-1, 1]" if column < 2 else "an integer class id 0-7" if column == 2 else "0 or 1")
+            if role == "truth":
+                what += f", or {marker} for no label"
+            raise FormatError(path, row + 2, f"{name} {what}", _quote(text.row_text(row), 120))
+        return values
+
+    rows = read_located_rows(text, _MTL_FIELDS - 1, role == "template", parse_values)
+    rows.path, rows.header = Path(path), header
+    return rows
 
 
 # ---------------------------------------------------------------------- writers

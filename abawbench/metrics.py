@@ -9,19 +9,34 @@ scores and bootstrap resamples (re-weightings of videos) share one code path:
   ``M2`` and ``C`` are sums of squared / crossed deviations from the group's own mean
   (centred sums avoid the cancellation of ``Σx² − n·mean²`` in float64).
 
+* MTL: the three parts side by side, ``(..., 124)``: VA moments ``(2, 6)``, EXPR counts
+  ``(8, 8)``, AU counts ``(12, 4)``, flattened in that order (:func:`split_mtl_stats`).
+  Each part carries only the rows whose own label is valid.
+
+F1 averaging (``average``, EXPR macro F1 and AU mean F1):
+
+* ``"all"`` (default): the sum of the per-class F1 over every class divided by the number
+  of classes (8 expressions, 12 AUs), the ABAW papers' formula; a class absent from truth
+  and prediction counts 0.
+* ``"present"``: the mean over the classes that occur in the truth *or* the prediction,
+  as scikit-learn's ``f1_score(average="macro")`` does without ``labels`` (participants'
+  scripts); for AUs, over the AUs with a positive in truth or prediction.
+
+The two agree whenever every class occurs, and differ on small splits, single videos and
+bootstrap resamples.
+
 Defined behaviour on degenerate input (documented because the organisers' helper
 scripts disagree among themselves):
 
-* Macro F1 averages over the classes present in the truth *or* the prediction, as
-  scikit-learn's ``f1_score(average="macro")`` does without ``labels``; a present class
-  with no true positive scores 0. ``classes="all"`` averages over every class instead.
-* Binary F1 of an AU with no positive in truth and prediction is 0 (scikit-learn's
-  ``zero_division`` default).
+* A class with no true positive scores 0, and so does an AU with no positive in truth and
+  prediction (scikit-learn's ``zero_division`` default).
 * CCC uses population (biased) moments. When its denominator is zero (both series
   constant and equal) it is defined as 0, and a constant prediction yields 0 through the
   covariance (Deng et al.'s helper returns NaN there). :func:`concordance_cc` warns with
   :class:`DegenerateInputWarning` in both cases.
-* Zero samples are an error (``ValueError``), never a NaN.
+* Zero samples are an error (``ValueError``), never a NaN — except in an MTL part of a
+  single video or a bootstrap resample that has no valid label of that part: there the
+  part (and P_MTL) is NaN, which the scorer reports as "no value".
 """
 
 from __future__ import annotations
@@ -30,7 +45,8 @@ import warnings
 
 import numpy as np
 
-from abawbench.tracks import AU_CRITERION_WEIGHTS, EXPR_CRITERION_WEIGHTS
+from abawbench.tracks import (AU_CRITERION_WEIGHTS, AU_NAMES_12, DEFAULT_F1_AVERAGE, EXPR_CLASSES_8,
+                              EXPR_CRITERION_WEIGHTS, MTL, check_f1_average)
 
 
 class DegenerateInputWarning(UserWarning):
@@ -61,22 +77,21 @@ def per_class_f1(confusion: np.ndarray) -> np.ndarray:
     return np.divide(2 * true_positive, denominator, out=np.zeros_like(true_positive), where=denominator > 0)
 
 
-def macro_f1_from_confusion(confusion: np.ndarray, classes: str = "present") -> np.ndarray:
+def macro_f1_from_confusion(confusion: np.ndarray, average: str = DEFAULT_F1_AVERAGE) -> np.ndarray:
     """Macro F1 ``(...)`` from confusion counts ``(..., K, K)``.
 
-    ``classes="present"`` averages over classes that occur in truth or prediction
-    (scikit-learn, organisers); ``"all"`` over all K classes.
+    ``average="all"``: sum of the per-class F1 over all K classes / K (the papers');
+    ``"present"``: the mean over the classes that occur in truth or prediction
+    (scikit-learn's default). Zero frames is a ValueError under both.
     """
+    check_f1_average(average)
     confusion = np.asarray(confusion, dtype=np.float64)
+    _check_not_empty(confusion.sum(axis=(-2, -1)))
     f1 = per_class_f1(confusion)
-    if classes == "all":
-        return f1.mean(axis=-1)
-    if classes != "present":
-        raise ValueError(f"classes must be 'present' or 'all', not {classes!r}")
+    if average == "all":
+        return f1.sum(axis=-1) / f1.shape[-1]
     present = (confusion.sum(axis=-1) + confusion.sum(axis=-2)) > 0
-    n_present = present.sum(axis=-1)
-    _check_not_empty(n_present)
-    return (f1 * present).sum(axis=-1) / n_present
+    return (f1 * present).sum(axis=-1) / present.sum(axis=-1)
 
 
 def accuracy_from_confusion(confusion: np.ndarray) -> np.ndarray:
@@ -93,11 +108,12 @@ def expr_criterion(f1: np.ndarray | float, accuracy: np.ndarray | float) -> np.n
     return f1_weight * f1 + accuracy_weight * accuracy
 
 
-def macro_f1(truth, prediction, n_classes: int | None = None, classes: str = "present") -> float:
-    """Macro F1 of integer class ids (1-D arrays of equal length)."""
+def macro_f1(truth, prediction, n_classes: int | None = None, average: str = DEFAULT_F1_AVERAGE) -> float:
+    """Macro F1 of integer class ids (1-D arrays of equal length) over ``n_classes``
+    classes (default: the largest id + 1) under the F1 rule ``average``."""
     truth, prediction = np.asarray(truth), np.asarray(prediction)
     k = n_classes if n_classes is not None else int(max(truth.max(initial=0), prediction.max(initial=0))) + 1
-    return float(macro_f1_from_confusion(confusion_matrix(truth, prediction, k), classes))
+    return float(macro_f1_from_confusion(confusion_matrix(truth, prediction, k), average))
 
 
 def accuracy(truth, prediction) -> float:
@@ -127,11 +143,14 @@ def _exact_mean(values: np.ndarray) -> float:
     return float(values[0]) if values.min() == values.max() else float(values.mean())
 
 
-def combine_moments(moments: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+def combine_moments(moments: np.ndarray, weights: np.ndarray | None = None, allow_empty: bool = False) -> np.ndarray:
     """Pool groups' moments ``(G, ..., 6)`` into ``(B, ..., 6)`` with group weights ``(B, G)``.
 
     A weight is how many times a group is taken (1 for plain pooling, bootstrap counts
     for a resample). Uses the parallel-variance identity, so no raw sums of squares.
+    When every group taken has the same mean, the pooled mean is that value exactly, so
+    a constant series keeps deviations (and a CCC) of exactly 0. A pool of no sample is
+    a ValueError, or with ``allow_empty`` all zeros (an MTL part without valid labels).
     """
     moments = np.asarray(moments, dtype=np.float64)
     if weights is None:
@@ -141,9 +160,12 @@ def combine_moments(moments: np.ndarray, weights: np.ndarray | None = None) -> n
     tail = (slice(None), slice(None)) + (None,) * (moments.ndim - 2)
     w = weights[tail]  # (B, G, 1...)
     total = np.einsum("bg,g...->b...", weights, n)
-    _check_not_empty(total)
-    pooled_x = np.einsum("bg,g...->b...", weights, n * mean_x) / total
-    pooled_y = np.einsum("bg,g...->b...", weights, n * mean_y) / total
+    if not allow_empty:
+        _check_not_empty(total)
+    divisor = np.where(total > 0, total, 1.0)
+    taken = (w * n[None]) > 0  # (B, G, ...): groups that add samples to the pool
+    pooled_x = _exact_pooled_mean(np.einsum("bg,g...->b...", weights, n * mean_x) / divisor, mean_x, taken)
+    pooled_y = _exact_pooled_mean(np.einsum("bg,g...->b...", weights, n * mean_y) / divisor, mean_y, taken)
     dx = mean_x[None] - pooled_x[:, None]  # (B, G, ...)
     dy = mean_y[None] - pooled_y[:, None]
     pooled_m2_x = (w * (m2_x[None] + n[None] * dx * dx)).sum(axis=1)
@@ -152,13 +174,22 @@ def combine_moments(moments: np.ndarray, weights: np.ndarray | None = None) -> n
     return np.stack([total, pooled_x, pooled_y, pooled_m2_x, pooled_m2_y, pooled_c_xy], axis=-1)
 
 
+def _exact_pooled_mean(pooled: np.ndarray, means: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """``pooled`` ``(B, ...)``, replaced by the groups' common mean where every group taken
+    has the same one (a weighted average of equal numbers can round away from them)."""
+    low = np.where(taken, means[None], np.inf).min(axis=1)
+    high = np.where(taken, means[None], -np.inf).max(axis=1)
+    return np.where(low == high, low, pooled)
+
+
 def ccc_from_moments(moments: np.ndarray) -> np.ndarray:
     """Concordance correlation ``(...)`` from moments ``(..., 6)``; 0 where undefined."""
     n, mean_x, mean_y, m2_x, m2_y, c_xy = np.moveaxis(np.asarray(moments, dtype=np.float64), -1, 0)
     _check_not_empty(n)
     denominator = m2_x / n + m2_y / n + (mean_x - mean_y) ** 2
     numerator = 2 * c_xy / n
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+    # + 0.0 turns a -0.0 (a zero covariance times a negative rounding) into 0.0
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0) + 0.0
 
 
 def concordance_cc(x, y) -> float:
@@ -200,9 +231,20 @@ def au_f1_from_counts(counts: np.ndarray) -> np.ndarray:
     return np.divide(2 * true_positive, denominator, out=np.zeros_like(true_positive), where=denominator > 0)
 
 
-def au_mean_f1_from_counts(counts: np.ndarray) -> np.ndarray:
-    """Mean over AUs of the per-AU F1, ``(...)``."""
-    return au_f1_from_counts(counts).mean(axis=-1)
+def au_mean_f1_from_counts(counts: np.ndarray, average: str = DEFAULT_F1_AVERAGE) -> np.ndarray:
+    """Mean per-AU F1 ``(...)`` from ``(..., A, 4)``: over all A AUs (``"all"``, an AU
+    without positives counting 0) or over the AUs with a positive in truth or prediction
+    (``"present"``). Zero frames is a ValueError under both."""
+    check_f1_average(average)
+    counts = np.asarray(counts, dtype=np.float64)
+    _check_not_empty(counts[..., 0, :].sum(axis=-1))
+    f1 = au_f1_from_counts(counts)
+    if average == "all":
+        return f1.sum(axis=-1) / f1.shape[-1]
+    # tp + fp + fn > 0: a positive in the truth (tp, fn) or the prediction (tp, fp)
+    present = counts[..., 1:].sum(axis=-1) > 0
+    return np.divide((f1 * present).sum(axis=-1), present.sum(axis=-1),
+                     out=np.zeros(f1.shape[:-1]), where=present.any(axis=-1))
 
 
 def au_accuracy_from_counts(counts: np.ndarray) -> np.ndarray:
@@ -222,22 +264,28 @@ def au_criterion(f1: np.ndarray | float, accuracy: np.ndarray | float) -> np.nda
 # ----------------------------------------------------------- track-level dispatch
 
 
-def scores_from_stats(track: str, stats: np.ndarray, criterion_era: bool, f1_classes: str = "present") -> dict:
+def scores_from_stats(track: str, stats: np.ndarray, criterion_era: bool,
+                      f1_average: str = DEFAULT_F1_AVERAGE) -> dict:
     """Every metric of a track from its stacked sufficient statistics.
 
-    ``stats``: EXPR ``(..., K, K)``; VA ``(..., 2, 6)`` (valence, arousal); AU ``(..., A, 4)``.
-    Returns ``{name: array (...)}`` with the names of :attr:`TrackSpec.metrics`.
+    ``stats``: EXPR ``(..., K, K)``; VA ``(..., 2, 6)`` (valence, arousal); AU ``(..., A, 4)``;
+    MTL ``(..., 124)`` (:func:`split_mtl_stats`). ``f1_average`` is the F1 rule of EXPR
+    and AU (``"all"`` or ``"present"``). Returns ``{name: array (...)}`` with the names of
+    :attr:`TrackSpec.metrics`.
     """
+    check_f1_average(f1_average)
+    if track == MTL:
+        return mtl_scores_from_stats(stats, f1_average)
     if track == "va":
         valence = ccc_from_moments(stats[..., 0, :])
         arousal = ccc_from_moments(stats[..., 1, :])
         return {"mean": (valence + arousal) / 2, "valence": valence, "arousal": arousal}
     if track == "expr":
-        f1 = macro_f1_from_confusion(stats, f1_classes)
+        f1 = macro_f1_from_confusion(stats, f1_average)
         acc = accuracy_from_confusion(stats)
         combine = expr_criterion
     elif track == "au":
-        f1 = au_mean_f1_from_counts(stats)
+        f1 = au_mean_f1_from_counts(stats, f1_average)
         acc = au_accuracy_from_counts(stats)
         combine = au_criterion
     else:
@@ -245,6 +293,71 @@ def scores_from_stats(track: str, stats: np.ndarray, criterion_era: bool, f1_cla
     if criterion_era:
         return {"criterion": combine(f1, acc), "f1": f1, "acc": acc}
     return {"f1": f1, "acc": acc}
+
+
+# ----------------------------------------------------------------------------- MTL
+
+MTL_VA_SHAPE = (2, 6)
+MTL_EXPR_SHAPE = (len(EXPR_CLASSES_8), len(EXPR_CLASSES_8))
+MTL_AU_SHAPE = (len(AU_NAMES_12), 4)
+_MTL_SIZES = (12, MTL_EXPR_SHAPE[0] * MTL_EXPR_SHAPE[1], MTL_AU_SHAPE[0] * 4)
+MTL_STATS_SIZE = sum(_MTL_SIZES)  # 124
+
+
+def join_mtl_stats(va: np.ndarray, expr: np.ndarray, au: np.ndarray) -> np.ndarray:
+    """``(..., 124)`` float64 from the parts ``(..., 2, 6)``, ``(..., 8, 8)``, ``(..., 12, 4)``."""
+    lead = np.shape(va)[:-2]
+    return np.concatenate([np.asarray(part, dtype=np.float64).reshape(lead + (-1,)) for part in (va, expr, au)],
+                          axis=-1)
+
+
+def split_mtl_stats(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The VA ``(..., 2, 6)``, EXPR ``(..., 8, 8)`` and AU ``(..., 12, 4)`` parts of ``(..., 124)``."""
+    stats = np.asarray(stats, dtype=np.float64)
+    if stats.shape[-1] != MTL_STATS_SIZE:
+        raise ValueError(f"MTL statistics must end in {MTL_STATS_SIZE} numbers, found shape {stats.shape}")
+    lead = stats.shape[:-1]
+    va, expr, au = np.split(stats, np.cumsum(_MTL_SIZES)[:-1], axis=-1)
+    return va.reshape(lead + MTL_VA_SHAPE), expr.reshape(lead + MTL_EXPR_SHAPE), au.reshape(lead + MTL_AU_SHAPE)
+
+
+def pool_mtl_stats(stats: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Pool per-video MTL statistics ``(V, 124)`` with video weights ``(B, V)`` into ``(B, 124)``:
+    each part on its own (a video without valid labels of a part adds nothing to it)."""
+    va, expr, au = split_mtl_stats(stats)
+    weights = np.asarray(weights, dtype=np.float64)
+    return join_mtl_stats(combine_moments(va, weights, allow_empty=True),
+                          np.tensordot(weights, expr, axes=1), np.tensordot(weights, au, axes=1))
+
+
+def mtl_part_sizes(stats: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` how many rows each part holds (VA, EXPR, AU) in ``(..., 124)``."""
+    va, expr, au = split_mtl_stats(stats)
+    return np.stack([va[..., 0, 0], expr.sum(axis=(-2, -1)), au[..., 0, :].sum(axis=-1)], axis=-1)
+
+
+def mtl_scores_from_stats(stats: np.ndarray, f1_average: str = DEFAULT_F1_AVERAGE) -> dict:
+    """P_MTL and its parts ``{name: (...)}`` from ``(..., 124)``: ``va_mean`` (mean CCC),
+    ``valence``, ``arousal``, ``expr_f1`` (macro F1 over 8 classes), ``au_f1`` (mean F1
+    over 12 AUs), ``mtl`` = va_mean + expr_f1 + au_f1. A part without rows is NaN, and so
+    is ``mtl`` then (the caller decides whether that is an error)."""
+    va, expr, au = split_mtl_stats(stats)
+    sizes = mtl_part_sizes(stats)
+    has = sizes > 0
+
+    def where_defined(score, defined, part):
+        out = np.full(defined.shape, np.nan)
+        if defined.any():
+            out[defined] = score(part[defined])
+        return out
+
+    valence = where_defined(ccc_from_moments, has[..., 0], va[..., 0, :])
+    arousal = where_defined(ccc_from_moments, has[..., 0], va[..., 1, :])
+    expr_f1 = where_defined(lambda part: macro_f1_from_confusion(part, f1_average), has[..., 1], expr)
+    au_f1 = where_defined(lambda part: au_mean_f1_from_counts(part, f1_average), has[..., 2], au)
+    va_mean = (valence + arousal) / 2
+    return {"mtl": va_mean + expr_f1 + au_f1, "va_mean": va_mean, "valence": valence, "arousal": arousal,
+            "expr_f1": expr_f1, "au_f1": au_f1}
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:

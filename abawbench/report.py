@@ -18,15 +18,22 @@ def _text(value) -> str:
     return escape(str(value))
 
 
-def _number(value: float) -> str:
-    return f"{value:.4f}"
+def _number(value: float | None) -> str:
+    """Four decimals; "—" for no value (an MTL part a video lacks). + 0.0 prints a -0.0 as 0.0000."""
+    return "—" if value is None else f"{value + 0.0:.4f}"
+
+
+def _lowest_first(entry: tuple[str, dict], main: str) -> tuple[bool, float]:
+    value = entry[1].get(main)
+    return (value is None, value if value is not None else 0.0)
 
 
 def score_tables(result: dict, worst: int = 5) -> list[Table]:
     """The overall table (metrics with their 95% interval) and the worst videos."""
     main = result["main_metric"]
+    unit = "rows" if result["track"] == "mtl" else "frames"  # MTL files list single images
     overall = Table(title=f"{result['track'].upper()} · {_text(result['edition'])} · {_text(result['split'])} · "
-                          f"{result['n_videos']} videos, {result['n_frames']:,} frames")
+                          f"{result['n_videos']} videos, {result['n_frames']:,} {unit}")
     overall.add_column("metric")
     overall.add_column("value", justify="right")
     overall.add_column("95% CI (videos)", justify="right")
@@ -35,31 +42,41 @@ def score_tables(result: dict, worst: int = 5) -> list[Table]:
         label = f"[bold]{name}[/bold] (official)" if name == main else name
         overall.add_row(label, _number(value), f"{_number(interval[0])} – {_number(interval[1])}" if interval else "—")
     tables = [overall]
-    ranked = sorted(result["per_video"].items(), key=lambda item: item[1][main])[:worst]
+    ranked = sorted(result["per_video"].items(), key=lambda item: _lowest_first(item, main))[:worst]
     if ranked:
         lowest = Table(title=f"{len(ranked)} lowest videos by {main}")
         lowest.add_column("video")
         for name in result["metrics"]:
             lowest.add_column(name, justify="right")
-        lowest.add_column("frames", justify="right")
+        lowest.add_column(unit, justify="right")
         for video, entry in ranked:
-            lowest.add_row(_text(video), *(_number(entry[n]) for n in result["metrics"]), f"{entry['n_frames']:,}")
+            lowest.add_row(_text(video), *(_number(entry.get(n)) for n in result["metrics"]), f"{entry['n_frames']:,}")
         tables.append(lowest)
     return tables
+
+
+def rule_line(result: dict) -> str:
+    """The line under the score table: how the official number was computed, and with which
+    F1 rule (older score JSONs do not say)."""
+    rule = str(result.get("rule", ""))
+    if result.get("track") in ("expr", "au", "mtl") and result.get("f1_average"):
+        rule += f" [--f1-average {result['f1_average']}]"
+    return rule
 
 
 def print_score(console: Console, result: dict) -> None:
     for table in score_tables(result):
         console.print(table)
-    console.print(f"[dim]{_text(result['rule'])}[/dim]")
+    console.print(f"[dim]{_text(rule_line(result))}[/dim]", soft_wrap=True)
     for note in result.get("notes", []):
         console.print(f"[yellow]note:[/yellow] {_text(note)}")
 
 
 def print_validation(console: Console, summary: dict) -> None:
-    console.print(f"[green]valid[/green] {summary['format']} {summary['track'].upper()} submission "
-                  f"({summary['edition']}): {summary['n_videos']} videos, {summary['n_rows']:,} predicted frames; "
-                  f"checked against {_text(summary['reference'])}")
+    kind = "MTL" if summary["track"] == "mtl" else f"{summary['format']} {summary['track'].upper()}"
+    rows = "rows" if summary["track"] == "mtl" else "predicted frames"
+    console.print(f"[green]valid[/green] {kind} submission ({summary['edition']}): {summary['n_videos']} videos, "
+                  f"{summary['n_rows']:,} {rows}; checked against {_text(summary['reference'])}")
     for note in summary.get("notes", []):
         console.print(f"[yellow]note:[/yellow] {_text(note)}")
 

@@ -23,7 +23,8 @@ from abawbench.data.affwild2 import AnnotationFolder, annotation_files, file_sig
 from abawbench.atomic import describe_kind
 from abawbench.formats import (DEFAULT_LIMIT, FormatError, LocatedRows, ReadLimit, read_image_location, read_stacked,
                                read_video_list, rows_limit)
-from abawbench.tracks import AU_NAMES_8, PER_VIDEO, SINGLE_FILE, TrackSpec, get_edition, track_spec
+from abawbench.tracks import (AU_NAMES_8, DEFAULT_F1_AVERAGE, MTL, PER_VIDEO, SINGLE_FILE, TrackSpec,
+                              check_f1_average, get_edition, track_spec)
 
 
 class ScoringError(ValueError):
@@ -279,19 +280,22 @@ def align(submission: Submission, expected: Expected) -> dict[str, tuple[np.ndar
 
 
 def _check_against_template(rows: LocatedRows, template: LocatedRows) -> None:
-    n = min(len(rows.locations), len(template.locations))
-    differs = np.flatnonzero(np.asarray(rows.locations[:n], dtype=object) != np.asarray(template.locations[:n], dtype=object))
+    """The submission's rows must be the template's, in its order (compared as video codes
+    and frame numbers, without building a string per row)."""
+    n = min(len(rows), len(template))
+    codes: dict[str, int] = {}
+    differs = np.flatnonzero((rows.video_codes(codes)[:n] != template.video_codes(codes)[:n])
+                             | (rows.frames[:n] != template.frames[:n]))
     if differs.size:
         row = int(differs[0])
-        raise FormatError(rows.path, rows.line(row), f"{template.locations[row]!r} as on line {row + 2} of the "
-                          f"template {template.path}", repr(rows.locations[row]))
-    if len(rows.locations) < len(template.locations):
-        raise FormatError(rows.path, len(rows.locations) + 2, f"{len(template.locations)} rows as the template "
-                          f"{template.path} has", f"{len(rows.locations)} (next expected "
-                          f"{template.locations[len(rows.locations)]!r})")
-    if len(rows.locations) > len(template.locations):
-        raise FormatError(rows.path, len(template.locations) + 2, f"{len(template.locations)} rows as the "
-                          f"template {template.path} has", f"more, starting with {rows.locations[n]!r}")
+        raise FormatError(rows.path, rows.line(row), f"{template.location(row)!r} as on line {row + 2} of the "
+                          f"template {template.path}", repr(rows.location(row)))
+    if len(rows) < len(template):
+        raise FormatError(rows.path, len(rows) + 2, f"{len(template)} rows as the template {template.path} has",
+                          f"{len(rows)} (next expected {template.location(len(rows))!r})")
+    if len(rows) > len(template):
+        raise FormatError(rows.path, len(template) + 2, f"{len(template)} rows as the template {template.path} has",
+                          f"more, starting with {rows.location(n)!r}")
 
 
 def _align_rows(rows: LocatedRows, expected: Expected) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -311,7 +315,7 @@ def _align_rows(rows: LocatedRows, expected: Expected) -> dict[str, tuple[np.nda
         if n is not None and frames[-1] > n:
             row = int(start + np.flatnonzero(frames > n)[0])
             raise FormatError(rows.path, rows.line(row), f"frames 1-{n} of video {video!r} ({expected.source})",
-                              repr(rows.locations[row]))
+                              repr(rows.location(row)))
         length = n if n is not None else int(frames[-1])
         values = np.zeros((length, rows.values.shape[1]), dtype=rows.values.dtype)
         predicted = np.zeros(length, dtype=bool)
@@ -359,16 +363,25 @@ def expected_from_files(spec: TrackSpec, template: Path | None = None, videos: P
 _TRACK_WORDS = {"expr": ("expr", "expression"), "va": ("va_", "valence"), "au": ("au_", "action_unit")}
 
 
+def is_test_list_folder(name: str) -> bool:
+    """A folder of the organisers' test video lists: ``names_of_videos_in_each_test_set``
+    (ABAW5 onwards) or ABAW3's release folder
+    ``CVPR_2022_3rd_ABAW_Competition _Test_Set_Release_&_Submission_Instructions``."""
+    name = name.lower()
+    return name.startswith("names_of_videos") or "test_set_release" in name
+
+
 def find_test_reference(root: Path, spec: TrackSpec) -> tuple[Path | None, Path | None]:
     """The organisers' test-set files under a data root: ``(template, video list)``.
 
     A template is any ``.txt`` whose header is ``image_location,<track header>``
     (``prediction_files_format/…_test_set_sample.txt``); a video list is a ``.txt`` in a
-    ``names_of_videos…`` folder, preferably naming the track. Several candidates are an
-    error that lists them.
+    folder of test lists (:func:`is_test_list_folder`), preferably naming the track (the
+    MTL list of images beside them is not one). Several candidates are an error that
+    lists them.
     """
     from abawbench.data.affwild2 import dataset_folders
-    from abawbench.tracks import split_header
+    from abawbench.tracks import detect_mtl_header, split_header
 
     templates, lists = [], []
     for folder, entries in dataset_folders(Path(root), max_depth=4):
@@ -383,7 +396,7 @@ def find_test_reference(root: Path, spec: TrackSpec) -> tuple[Path | None, Path 
                 continue
             if split_header(header) == ("image_location",) + spec.columns:
                 templates.append(path)
-            elif folder.name.lower().startswith("names_of_videos"):
+            elif is_test_list_folder(folder.name) and detect_mtl_header(header) is None:
                 lists.append(path)
     if len(templates) > 1:
         raise ScoringError(f"{root}: several {spec.track.upper()} templates ({', '.join(map(str, templates))}); "
@@ -421,10 +434,17 @@ def video_statistics(spec: TrackSpec, truth: np.ndarray, prediction: np.ndarray,
         flat = (video * k + gt[:, 0].astype(np.int64)) * k + pred[:, 0].astype(np.int64)
         stats = np.bincount(flat, minlength=n_videos * k * k).reshape(n_videos, k, k)
     elif spec.track == "au":
-        a = gt.shape[1]
-        cell = 2 * gt.astype(np.int64) + pred.astype(np.int64)
-        flat = (video[:, None] * a + np.arange(a)[None, :]) * 4 + cell
-        stats = np.bincount(flat.ravel(), minlength=n_videos * a * 4).reshape(n_videos, a, 4)
+        stats = np.zeros((n_videos, gt.shape[1], 4), dtype=np.int64)
+        scored = np.flatnonzero(n_frames)
+        if scored.size:
+            # per video sums of 0/1 masks (rows are video-contiguous): no (frames, AUs) int64 temporaries
+            starts = np.concatenate(([0], np.cumsum(n_frames[scored])[:-1]))
+            truth_positive, predicted_positive = gt == 1, pred == 1
+            true_positive = np.add.reduceat(truth_positive & predicted_positive, starts, axis=0, dtype=np.int64)
+            false_positive = np.add.reduceat(predicted_positive, starts, axis=0, dtype=np.int64) - true_positive
+            false_negative = np.add.reduceat(truth_positive, starts, axis=0, dtype=np.int64) - true_positive
+            true_negative = n_frames[scored, None] - true_positive - false_positive - false_negative
+            stats[scored] = np.stack([true_negative, false_positive, false_negative, true_positive], axis=-1)
     else:
         stats = np.zeros((n_videos, 2, 6))
         stats[:, :, 0] = n_frames[:, None]
@@ -459,6 +479,8 @@ def pool(spec: TrackSpec, stats: np.ndarray, weights: np.ndarray | None = None) 
     """Aggregate per-video statistics ``(V, ...)`` with video weights ``(B, V)`` into ``(B, ...)``."""
     if weights is None:
         weights = np.ones((1, stats.shape[0]))
+    if spec.track == MTL:
+        return metrics.pool_mtl_stats(stats, weights)
     if spec.track == "va":
         return metrics.combine_moments(stats, weights)
     return np.tensordot(weights, stats, axes=1)
@@ -470,19 +492,30 @@ def bootstrap_weights(n_videos: int, resamples: int, seed: int) -> np.ndarray:
     return rng.multinomial(n_videos, np.full(n_videos, 1.0 / n_videos), size=resamples)
 
 
+def _number_or_none(value: float) -> float | None:
+    """A metric for the JSON: None where it is undefined (an MTL part a video lacks)."""
+    return float(value) if np.isfinite(value) else None
+
+
 def score_statistics(spec: TrackSpec, videos: list[str], stats: np.ndarray, n_frames: np.ndarray,
-                     resamples: int = 1000, seed: int = 0) -> dict:
-    """Pooled metrics, per-video metrics and bootstrap intervals from per-video statistics."""
+                     resamples: int = 1000, seed: int = 0, f1_average: str = DEFAULT_F1_AVERAGE) -> dict:
+    """Pooled metrics, per-video metrics and bootstrap intervals from per-video statistics,
+    with the F1 rule ``f1_average`` everywhere (pooled, per video, every resample).
+
+    MTL: a video without valid labels of a part has that part (and ``mtl``) None; a
+    resample without any has no value and is left out of the interval (``notes`` says how
+    many). Uni-task tracks only ever score videos with valid frames.
+    """
     scored = n_frames > 0
     if not scored.any():
         raise ScoringError("no frame with a valid ground truth: nothing to score")
     stats, kept = stats[scored], [v for v, s in zip(videos, scored) if s]
     criterion_era = spec.edition.criterion_era
-    overall = metrics.scores_from_stats(spec.track, pool(spec, stats), criterion_era)
-    per_video_scores = metrics.scores_from_stats(spec.track, stats, criterion_era)
+    overall = metrics.scores_from_stats(spec.track, pool(spec, stats), criterion_era, f1_average)
+    per_video_scores = metrics.scores_from_stats(spec.track, stats, criterion_era, f1_average)
     per_video = {}
     for i, video in enumerate(kept):
-        entry = {name: float(per_video_scores[name][i]) for name in spec.metrics}
+        entry = {name: _number_or_none(per_video_scores[name][i]) for name in spec.metrics}
         entry["n_frames"] = int(n_frames[scored][i])
         per_video[video] = entry
     result = {
@@ -491,12 +524,45 @@ def score_statistics(spec: TrackSpec, videos: list[str], stats: np.ndarray, n_fr
         "metrics": {name: float(overall[name][0]) for name in spec.metrics},
         "per_video": per_video,
         "ci95": {},
+        "notes": [],
     }
     if resamples > 0:
         weights = bootstrap_weights(len(kept), resamples, seed)
-        resampled = metrics.scores_from_stats(spec.track, pool(spec, stats, weights), criterion_era)
-        result["ci95"] = {name: [float(v) for v in np.percentile(resampled[name], [2.5, 97.5])]
-                          for name in spec.metrics}
+        resampled = metrics.scores_from_stats(spec.track, pool(spec, stats, weights), criterion_era, f1_average)
+        defined = np.isfinite(resampled[spec.main_metric])
+        if not defined.all():
+            result["notes"].append(f"{int((~defined).sum())} of {resamples} bootstrap resamples drew no video with "
+                                   "a valid label of some part: the interval is over the other resamples")
+        result["ci95"] = {name: [float(v) for v in np.percentile(resampled[name][defined], [2.5, 97.5])]
+                          for name in spec.metrics} if defined.any() else {}
+    return result
+
+
+def per_video_rule(spec: TrackSpec, f1_average: str) -> str:
+    """How a video's own score is computed, in words."""
+    text = "each video scored alone with the same metric"
+    if spec.track in ("expr", "au", MTL):
+        what = {"expr": "classes", "au": "AUs", MTL: "classes (AUs)"}[spec.track]
+        text += (f"; its F1 averages over all {what}, those absent from the video counting 0" if f1_average == "all"
+                 else f"; its F1 averages over the {what} present in that video's truth or prediction")
+    if spec.track == MTL:
+        text += "; a part the video has no valid label of is null, and so is its mtl"
+    return text
+
+
+def result_payload(spec: TrackSpec, split: str, statistics: dict, f1_average: str, resamples: int, seed: int,
+                   notes: list[str]) -> dict:
+    """The score JSON's keys in their order, from :func:`score_statistics`' result."""
+    result = {"track": spec.track, "edition": spec.edition.name, "split": split}
+    result.update({key: value for key, value in statistics.items() if key != "notes"})
+    result.update({
+        "main_metric": spec.main_metric,
+        "f1_average": f1_average,
+        "rule": spec.rule(f1_average),
+        "per_video_rule": per_video_rule(spec, f1_average),
+        "bootstrap": {"resamples": resamples, "seed": seed, "unit": "video", "interval": "percentile 2.5-97.5"},
+        "notes": notes + statistics["notes"],
+    })
     return result
 
 
@@ -504,8 +570,18 @@ def score_statistics(spec: TrackSpec, videos: list[str], stats: np.ndarray, n_fr
 
 
 def score(predictions: Path, data: Path, track: str, edition: str = "abaw2", split: str = "validation",
-          resamples: int = 1000, seed: int = 0, template: Path | None = None) -> dict:
-    """Score a submission; returns the score JSON of design.md (plus provenance keys)."""
+          resamples: int = 1000, seed: int = 0, template: Path | None = None,
+          f1_average: str = DEFAULT_F1_AVERAGE) -> dict:
+    """Score a submission; returns the score JSON of design.md (plus provenance keys).
+
+    ``f1_average`` is the F1 rule of EXPR and AU (``all``: the papers' sum over all classes
+    / their number; ``present``: scikit-learn's default), stated in the JSON.
+    """
+    check_f1_average(f1_average)
+    if track == MTL:
+        from abawbench.multitask import score_mtl
+
+        return score_mtl(predictions, data, edition, split, resamples, seed, template, f1_average)
     truth = load_ground_truth(data, track, split, edition)
     spec = truth.spec
     expected = expected_from_ground_truth(truth)
@@ -522,9 +598,10 @@ def score(predictions: Path, data: Path, track: str, edition: str = "abaw2", spl
         prediction = np.concatenate([aligned[v][0] if v in aligned else np.zeros_like(values)
                                      for v, values in zip(truth.videos, truth.values)])
     stats, n_frames = video_statistics(spec, truth.stacked, prediction, truth.lengths, truth.valid)
-    result = {"track": spec.track, "edition": spec.edition.name, "split": split}
-    result.update(score_statistics(spec, truth.videos, stats, n_frames, resamples, seed))
-    notes = list(truth.notes) + ([spec.edition.note] if spec.edition.note else [])
+    statistics = score_statistics(spec, truth.videos, stats, n_frames, resamples, seed, f1_average)
+    notes = list(truth.notes)
+    if spec.edition.note_for(spec.track):
+        notes.append(spec.edition.note_for(spec.track))
     missing = [v for v in truth.videos if v not in aligned]
     if missing:
         notes.append(f"{len(missing)} video(s) without rows have no valid ground-truth frame: {', '.join(missing[:5])}")
@@ -536,20 +613,23 @@ def score(predictions: Path, data: Path, track: str, edition: str = "abaw2", spl
         notes.append(f"{len(empty)} video(s) have no valid ground-truth frame and are not scored: {', '.join(empty[:5])}")
     if spec.track == "va":
         notes += _constant_prediction_notes(stats[n_frames > 0])
+    result = result_payload(spec, split, statistics, f1_average, resamples, seed, notes)
     result.update({
-        "main_metric": spec.main_metric,
-        "rule": spec.rule,
-        "per_video_rule": "each video scored alone with the same metric"
-                          + ("; macro F1 over the classes present in that video's truth or prediction"
-                             if spec.track == "expr" else ""),
-        "bootstrap": {"resamples": resamples, "seed": seed, "unit": "video", "interval": "percentile 2.5-97.5"},
         "format": submission.format,
         "predictions": str(predictions),
         "ground_truth": str(truth.folder),
-        "notes": notes,
         "statistics": statistics_payload(spec, truth.videos, stats, n_frames),
     })
     return result
+
+
+STATISTICS_LAYOUT = {
+    "expr": "confusion counts [video][truth][prediction]",
+    "va": "centred moments [video][valence, arousal][n, mean_pred, mean_truth, M2_pred, M2_truth, C]",
+    "au": "counts [video][AU][tn, fp, fn, tp]",
+    MTL: "[video][124]: VA centred moments (2×6, as the VA track's), then EXPR confusion counts (8×8, "
+         "[truth][prediction]), then AU counts (12×4, [tn, fp, fn, tp]), each over the rows whose own label is valid",
+}
 
 
 def statistics_payload(spec: TrackSpec, videos: list[str], stats: np.ndarray, n_frames: np.ndarray) -> dict:
@@ -558,19 +638,22 @@ def statistics_payload(spec: TrackSpec, videos: list[str], stats: np.ndarray, n_
     :func:`video_statistics`, so another program (``compare``'s paired bootstrap) can
     re-weight videos without the files. Integers stay integers; floats round-trip exactly."""
     scored = n_frames > 0
-    layout = {"expr": "confusion counts [video][truth][prediction]",
-              "va": "centred moments [video][valence, arousal][n, mean_pred, mean_truth, M2_pred, M2_truth, C]",
-              "au": "counts [video][AU][tn, fp, fn, tp]"}[spec.track]
-    return {"videos": [v for v, s in zip(videos, scored) if s], "layout": layout,
-            "shape": [int(scored.sum()), *stats.shape[1:]], "values": stats[scored].tolist()}
+    if spec.track == MTL:
+        # counts are whole numbers stored as float64 beside the moments: write them as integers
+        values = [row[:12].tolist() + row[12:].astype(np.int64).tolist() for row in stats[scored]]
+    else:
+        values = stats[scored].tolist()
+    return {"videos": [v for v, s in zip(videos, scored) if s], "layout": STATISTICS_LAYOUT[spec.track],
+            "shape": [int(scored.sum()), *stats.shape[1:]], "values": values}
 
 
 def _constant_prediction_notes(stats: np.ndarray) -> list[str]:
     notes = []
     for dim, name in enumerate(("valence", "arousal")):
         means = stats[:, dim, 1]
-        constant_videos = int((stats[:, dim, 3] == 0).sum())
-        if constant_videos == len(stats) and (means == means[0]).all():
+        scored = stats[:, dim, 0] > 0
+        constant_videos = int(((stats[:, dim, 3] == 0) & scored).sum())
+        if constant_videos == int(scored.sum()) and (means[scored] == means[scored][0]).all():
             notes.append(f"the {name} prediction is constant: its CCC is 0 by the covariance formula "
                          "(Deng et al.'s helper would give NaN)")
         elif constant_videos:
@@ -582,6 +665,10 @@ def _constant_prediction_notes(stats: np.ndarray) -> list[str]:
 def validate(predictions: Path, track: str, edition: str = "abaw2", data: Path | None = None,
              split: str = "validation", template: Path | None = None, videos: Path | None = None) -> dict:
     """Check a submission without scoring it; returns a summary of what was checked."""
+    if track == MTL:
+        from abawbench.multitask import validate_mtl
+
+        return validate_mtl(predictions, edition, data, split, template, videos)
     spec = track_spec(edition, track)
     notes: list[str] = []
     if template is None and videos is None and data is not None and split == "test":
@@ -597,8 +684,8 @@ def validate(predictions: Path, track: str, edition: str = "abaw2", data: Path |
     submission = read_submission(predictions, spec, list(expected.frames) if Path(predictions).is_dir() else None,
                                  expected.frames)
     aligned = align(submission, expected)
-    if spec.edition.note:
-        notes.append(spec.edition.note)
+    if spec.edition.note_for(spec.track):
+        notes.append(spec.edition.note_for(spec.track))
     if any(n is None for n in expected.frames.values()):
         notes.append("the reference gives no frame counts for some videos: their row counts were not checked")
     return {

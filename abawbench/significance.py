@@ -21,13 +21,14 @@ CONFIDENCE = 0.95
 
 
 def paired_bootstrap(track: str, stats_a: np.ndarray, stats_b: np.ndarray, criterion_era: bool = True,
-                     resamples: int = 1000, seed: int = 0) -> dict[str, dict]:
+                     resamples: int = 1000, seed: int = 0, f1_average: str = "all") -> dict[str, dict]:
     """Paired bootstrap over videos of the difference a − b of every metric of ``track``.
 
     ``stats_a``, ``stats_b``: ``(V, ...)`` per-video sufficient statistics of the same
     videos in the same order. Every resample draws V videos with replacement
     (:func:`abawbench.scoring.bootstrap_weights`, ``seed``) and applies the *same* draw
-    to both entries. Returns ``{metric: {"delta", "ci95": [low, high], "flip_share"}}``:
+    to both entries; ``f1_average`` is the F1 rule both were scored with. Returns
+    ``{metric: {"delta", "ci95": [low, high], "flip_share"}}``:
     the observed pooled difference, the 2.5-97.5 percentile interval of the resampled
     differences, and the share of resamples whose difference has not the observed sign
     (a tie counts as a flip unless the observed difference is itself 0).
@@ -38,11 +39,11 @@ def paired_bootstrap(track: str, stats_a: np.ndarray, stats_b: np.ndarray, crite
     stats_a, stats_b = np.asarray(stats_a, dtype=np.float64), np.asarray(stats_b, dtype=np.float64)
     if stats_a.shape != stats_b.shape:
         raise ValueError(f"statistics of different shapes: {stats_a.shape} vs {stats_b.shape}")
-    spec = track_spec("abaw2", track)  # pool() reads only the track from it
+    spec = track_spec("abaw4" if track == "mtl" else "abaw2", track)  # pool() reads only the track from it
     weights = scoring.bootstrap_weights(len(stats_a), resamples, seed)
 
     def scores(stats, w):
-        return metrics.scores_from_stats(track, scoring.pool(spec, stats, w), criterion_era)
+        return metrics.scores_from_stats(track, scoring.pool(spec, stats, w), criterion_era, f1_average)
 
     observed_a, observed_b = scores(stats_a, None), scores(stats_b, None)
     resampled_a, resampled_b = scores(stats_a, weights), scores(stats_b, weights)
@@ -50,6 +51,8 @@ def paired_bootstrap(track: str, stats_a: np.ndarray, stats_b: np.ndarray, crite
     for name in observed_a:
         observed = float(observed_a[name][0] - observed_b[name][0])
         differences = resampled_a[name] - resampled_b[name]
+        # an MTL resample without any valid label of a part has no value: left out
+        differences = differences[np.isfinite(differences)]
         low, high = np.percentile(differences, [2.5, 97.5])
         result[name] = {"delta": observed, "ci95": [float(low), float(high)],
                         "flip_share": float(np.mean(np.sign(differences) != np.sign(observed)))}

@@ -6,6 +6,11 @@ Writes a tiny ground truth in two editions' layouts under ``data/``, one valid
 submission per track and format under ``valid/``, and one broken submission per error
 kind under ``broken/`` with ``broken/cases.json`` saying what error each must raise
 (the tests run the CLI on every case).
+
+The multi-task (MTL) examples live under ``data/mtl``, in the layouts of ABAW3 (its
+MTL_Challenge folder and test release folder) and ABAW4/ABAW7 (``s-Aff-Wild2/``, a
+folder name of ours: the sources give the file names only), with the test lists of the
+three editions (ABAW7's rows end with a comma).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from abawbench import formats
-from abawbench.tracks import track_spec
+from abawbench.tracks import MTL_HEADER, track_spec
 
 HERE = Path(__file__).resolve().parent
 VIDEOS = {"1-30-1280x720": 48, "video10_1": 40, "10-60-1280x720_right": 36}
@@ -25,6 +30,11 @@ ABAW2_FOLDERS = {"expr": "annotations/EXPR_Set", "va": "annotations/VA_Set", "au
 ABAW6_FOLDERS = {"expr": "6th ABAW Annotations/EXPR_Recognition_Challenge",
                  "va": "6th ABAW Annotations/VA_Estimation_Challenge",
                  "au": "6th ABAW Annotations/AU_Detection_Challenge"}
+MTL_VIDEOS = {"video45_1": 90, "video10_1": 75, "1-30-1280x720_left": 60}
+MTL_TEST_VIDEOS = {"video45_1": 40, "118-30-640x480": 30}
+ABAW3_MTL = "3rd ABAW Annotations/Third ABAW Annotations/MTL_Challenge/validation_set.txt"
+ABAW3_RELEASE = "CVPR_2022_3rd_ABAW_Competition _Test_Set_Release_&_Submission_Instructions"
+ABAW4_MTL = "s-Aff-Wild2/validation_set_annotations.txt"
 
 
 def _truth(spec, n, rng):
@@ -83,7 +93,63 @@ def main() -> None:
                              f"CVPR_6th_ABAW_{track.upper()}_test_set_sample.txt", template)
     _write_lines(HERE / "data" / "abaw6" / "names_of_videos_in_each_test_set" / "test_set_release.txt",
                  list(VIDEOS))
+    _write_mtl(np.random.default_rng(2022))
     _write_broken()
+
+
+def _mtl_truth(rng) -> list[tuple[str, int, np.ndarray]]:
+    """Rows of an MTL ground truth: about a third of each video's frames, with labels
+    missing as the real files have them (EXPR -1 on many rows, VA -5,-5, AU -1 rows)."""
+    rows = []
+    for video, n in MTL_VIDEOS.items():
+        frames = np.flatnonzero(rng.random(n) < 0.35) + 1
+        va = np.round(np.clip(np.cumsum(rng.normal(0, 0.1, size=(frames.size, 2)), axis=0), -1, 1), 3)
+        expr = rng.integers(0, 8, size=frames.size).astype(float)
+        aus = (rng.random((frames.size, 12)) < 0.3).astype(float)
+        expr[rng.random(frames.size) < 0.3] = -1
+        va[rng.random(frames.size) < 0.1] = -5
+        aus[rng.random(frames.size) < 0.1] = -1
+        rows += [(video, int(f), np.concatenate([v, [e], a])) for f, v, e, a in zip(frames, va, expr, aus)]
+    return rows
+
+
+def _mtl_prediction(truth: np.ndarray, rng) -> np.ndarray:
+    prediction = truth.copy()
+    prediction[:, :2] = np.where(truth[:, :2] == -5, rng.uniform(-1, 1, size=(len(truth), 2)),
+                                 np.clip(truth[:, :2] + rng.normal(0, 0.2, size=(len(truth), 2)), -1, 1))
+    wrong = (truth[:, 2] == -1) | (rng.random(len(truth)) < 0.4)
+    prediction[wrong, 2] = rng.integers(0, 8, size=wrong.sum())
+    aus = np.clip(truth[:, 3:], 0, 1)
+    flip = rng.random(aus.shape) < 0.2
+    prediction[:, 3:] = np.where(flip, 1 - aus, aus)
+    return prediction
+
+
+def _mtl_line(video: str, frame: int, values: np.ndarray, minus_five: str = "-5") -> str:
+    va = ",".join(minus_five if v == -5 else f"{v:.4f}" for v in values[:2])
+    return f"{video}/{frame:05d}.jpg,{va}," + ",".join(str(int(v)) for v in values[2:])
+
+
+def _write_mtl(rng) -> None:
+    """MTL ground truth of ABAW3 and ABAW4/7, their test lists, valid submissions."""
+    header = ",".join(MTL_HEADER)
+    data = HERE / "data" / "mtl"
+    for edition, path, minus_five in (("abaw3", ABAW3_MTL, "-5.0"), ("abaw4", ABAW4_MTL, "-5")):
+        truth = _mtl_truth(rng)
+        _write_lines(data / path, [header] + [_mtl_line(v, f, x, minus_five) for v, f, x in truth])
+        prediction = _mtl_prediction(np.array([x for _, _, x in truth]), rng)
+        _write_lines(HERE / "valid" / f"{edition}-mtl.txt",
+                     [header] + [_mtl_line(v, f, p) for (v, f, _), p in zip(truth, prediction)])
+    test_rows = [f"{video}/{frame:05d}.jpg" for video, n in MTL_TEST_VIDEOS.items() for frame in range(1, n + 1, 3)]
+    _write_lines(data / ABAW3_RELEASE / "Multi_Task_Learning_Challenge_test_set_release.txt", [header] + test_rows)
+    for name in ("Valence_Arousal_Estimation_Challenge", "Expression_Classification_Challenge",
+                 "Action_Unit_Detection_Challenge"):
+        _write_lines(data / ABAW3_RELEASE / f"{name}_test_set_release.txt", list(MTL_TEST_VIDEOS))
+    _write_lines(data / "s-Aff-Wild2" / "MTL_Challenge_test_set_release.txt", [header] + test_rows)
+    _write_lines(data / "test_set_examples" / "MTL.txt", [header] + [row + "," for row in test_rows])
+    prediction = _mtl_prediction(np.zeros((len(test_rows), 15)), rng)
+    _write_lines(HERE / "valid" / "abaw7-mtl-test.txt",
+                 [header] + [f"{row},{_mtl_line('v', 1, p).split(',', 1)[1]}" for row, p in zip(test_rows, prediction)])
 
 
 def _write_broken() -> None:
@@ -188,6 +254,54 @@ def _write_broken() -> None:
            {"command": "validate", "template": "data/abaw6/prediction_files_format/CVPR_6th_ABAW_VA_test_set_sample.txt"})
     single("il-no-rows", "va", lambda ls: ls[:1], "no rows", 2)
     assert image_header  # the VA single-file header the il-* cases start from
+
+    def mtl(name, mutate, expect, line, extra=None):
+        """A broken copy of the valid ABAW4 MTL submission, scored against data/mtl (or
+        validated against a test list when ``extra`` says so)."""
+        source = extra.pop("source", "abaw4-mtl") if extra else "abaw4-mtl"
+        lines = mutate(_lines(HERE / "valid" / f"{source}.txt"))
+        target = broken / f"{name}.txt"
+        _write_lines(target, lines)
+        case = {"name": name, "path": f"broken/{name}.txt", "track": "mtl", "edition": "abaw4", "data": "data/mtl",
+                "expect": expect, "file": f"{name}.txt", "line": line, "command": "score"}
+        case.update(extra or {})
+        cases.append(case)
+
+    def row(i, change):
+        return lambda ls: ls[:i] + [change(ls[i])] + ls[i + 1:]
+
+    def field(i, k, value):
+        return row(i, lambda text: ",".join(value if j == k else cell for j, cell in enumerate(text.split(","))))
+
+    mtl("mtl-missing-header", lambda ls: ls[1:], "header line is missing", 1)
+    mtl("mtl-image-location-header", lambda ls: ["image_location,valence,arousal,expression,aus"] + ls[1:],
+        "MTL files start with 'image'", 1)
+    mtl("mtl-uni-task-header", lambda ls: ["valence,arousal"] + ls[1:], "uni-task header", 1)
+    mtl("mtl-header-case", lambda ls: ["Image,Valence,Arousal,Expression,AUs"] + ls[1:], "letter case", 1)
+    mtl("mtl-too-few-fields", row(5, lambda t: t.rsplit(",", 1)[0]), "16 comma-separated fields", 6)
+    mtl("mtl-trailing-comma", row(7, lambda t: t + ","), "found 17", 8)
+    mtl("mtl-valence-out-of-range", field(9, 1, "1.5"), "valence a number in [-1, 1]", 10)
+    mtl("mtl-va-invalid-marker", field(4, 2, "-5"), "arousal a number in [-1, 1]", 5)
+    mtl("mtl-expression-out-of-range", field(11, 3, "8"), "expression an integer class id 0-7", 12)
+    mtl("mtl-expression-not-integer", field(12, 3, "3.0"), "an integer (expression)", 13)
+    mtl("mtl-au-not-binary", field(6, 9, "2"), "AU10 0 or 1", 7)
+    mtl("mtl-au-invalid-marker", field(8, 15, "-1"), "AU26 0 or 1", 9)
+    mtl("mtl-not-a-number", field(3, 1, "abc"), "a number (valence)", 4)
+    mtl("mtl-empty-line", row(10, lambda t: ""), "empty", 11)
+    mtl("mtl-bad-location", field(2, 0, "video45_1-00004.jpg"), "image_location like", 3)
+    mtl("mtl-duplicate-row", lambda ls: ls[:6] + [ls[5]] + ls[6:], "no duplicate rows", 7)
+    mtl("mtl-unknown-image", lambda ls: ls[:3] + [ls[2].replace(ls[2].split(",")[0], "video45_1/09999.jpg")] + ls[3:],
+        "only images the reference lists", 4)
+    mtl("mtl-unknown-video", lambda ls: ls + ["ghost/00001.jpg," + ls[1].split(",", 1)[1]], "ghost",
+        len(_lines(HERE / "valid" / "abaw4-mtl.txt")) + 1)
+    mtl("mtl-missing-image", lambda ls: ls[:15] + ls[16:], "a row for", 16)
+    mtl("mtl-test-missing-image", lambda ls: ls[:20] + ls[21:], "a row for", 21,
+        {"source": "abaw7-mtl-test", "command": "validate", "edition": "abaw7",
+         "template": "data/mtl/test_set_examples/MTL.txt"})
+    mtl("mtl-test-unknown-image", lambda ls: ls[:2] + ["video45_1/00002.jpg," + ls[1].split(",", 1)[1]] + ls[2:],
+        "only images the reference lists", 3,
+        {"source": "abaw7-mtl-test", "command": "validate", "edition": "abaw7",
+         "template": "data/mtl/test_set_examples/MTL.txt"})
     (broken / "cases.json").write_text(json.dumps(cases, indent=1) + "\n", encoding="utf-8")
 
 

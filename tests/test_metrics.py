@@ -31,7 +31,7 @@ def test_macro_f1_and_accuracy_equal_sklearn(pair):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected_f1 = f1_score(truth, prediction, average="macro")
-    assert metrics.macro_f1(truth, prediction, 8) == pytest.approx(expected_f1, abs=1e-9)
+    assert metrics.macro_f1(truth, prediction, 8, average="present") == pytest.approx(expected_f1, abs=1e-9)
     assert metrics.accuracy(truth, prediction) == pytest.approx(accuracy_score(truth, prediction), abs=1e-9)
     confusion = metrics.confusion_matrix(truth, prediction, 8)
     assert metrics.accuracy_from_confusion(confusion) == pytest.approx(accuracy_score(truth, prediction), abs=1e-9)
@@ -44,7 +44,7 @@ def test_macro_f1_over_all_classes_equals_sklearn_with_labels(pair):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected = f1_score(truth, prediction, average="macro", labels=list(range(8)), zero_division=0)
-    assert metrics.macro_f1(truth, prediction, 8, classes="all") == pytest.approx(expected, abs=1e-9)
+    assert metrics.macro_f1(truth, prediction, 8, average="all") == pytest.approx(expected, abs=1e-9)
 
 
 # VA values as the files hold them: at most 6 decimals in [-1, 1]
@@ -107,10 +107,10 @@ def test_f1_present_classes_versus_all_classes_from_the_formats_doc():
     # abaw-formats.md: truth [0,1,1,4,4], prediction [0,1,4,4,4] -> 0.822 present, 0.352 over 7.
     truth, prediction = [0, 1, 1, 4, 4], [0, 1, 4, 4, 4]
     # per class: 0 -> 1, 1 -> 2·1/(2+0+1) = 2/3, 4 -> 2·2/(4+1+0) = 4/5
-    assert metrics.macro_f1(truth, prediction, 7) == pytest.approx((1 + 2 / 3 + 4 / 5) / 3)
-    assert metrics.macro_f1(truth, prediction, 7) == pytest.approx(0.822, abs=5e-4)
-    assert metrics.macro_f1(truth, prediction, 7, classes="all") == pytest.approx((1 + 2 / 3 + 4 / 5) / 7)
-    assert metrics.macro_f1(truth, prediction, 7, classes="all") == pytest.approx(0.352, abs=5e-4)
+    assert metrics.macro_f1(truth, prediction, 7, average="present") == pytest.approx((1 + 2 / 3 + 4 / 5) / 3)
+    assert metrics.macro_f1(truth, prediction, 7, average="present") == pytest.approx(0.822, abs=5e-4)
+    assert metrics.macro_f1(truth, prediction, 7, average="all") == pytest.approx((1 + 2 / 3 + 4 / 5) / 7)
+    assert metrics.macro_f1(truth, prediction, 7, average="all") == pytest.approx(0.352, abs=5e-4)
 
 
 def test_expr_criterion_weights():
@@ -121,7 +121,7 @@ def test_expr_criterion_weights():
 
 
 def test_single_frame_and_constant_inputs_have_defined_values():
-    assert metrics.macro_f1([3], [3], 7) == 1.0
+    assert metrics.macro_f1([3], [3], 7, average="present") == 1.0
     assert metrics.macro_f1([3], [2], 7) == 0.0
     with pytest.warns(metrics.DegenerateInputWarning):
         assert metrics.concordance_cc([0.5], [0.5]) == 0.0

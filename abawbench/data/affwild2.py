@@ -18,15 +18,18 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from abawbench import atomic
 from abawbench import cache as user_cache
 from abawbench.data import MISSING_EXPR, MISSING_VA
 from abawbench.formats import read_many
 from abawbench.tracks import AU_NAMES_8, AU_NAMES_12, TRACKS, track_spec
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: the scorer, which finds folders here, starts without it
+    import pandas as pd
 
 SPLIT_FOLDERS = {
     "train_set": "train", "training_set": "train", "train": "train",
@@ -286,6 +289,8 @@ def _read_track_folders(folders: list[AnnotationFolder]):
 
 def build_index(root: Path, folders: list[AnnotationFolder] | None = None, crops: dict | None = None) -> pd.DataFrame:
     """Build the frame table without the cache (see :func:`index`)."""
+    import pandas as pd
+
     root = Path(root)
     folders = select_annotation_folders(root, find_annotation_folders(root)) if folders is None else folders
     per_track, columns = _read_track_folders(folders)

@@ -6,6 +6,31 @@ import pytest
 # test modules share small reference helpers (e.g. test_metrics.reference_ccc)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from examples_budget import MUTATING  # noqa: E402
+
+if MUTATING:
+    from hypothesis import Phase, settings
+
+    # one run per mutant: stop at the first failing example, no shrinking, no example database
+    settings.register_profile("mutate", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None,
+                              deadline=None)
+    settings.load_profile("mutate")
+
+
+@pytest.hookimpl(trylast=True)  # after -m has deselected: `-m "not gpu"` never imports torch here
+def pytest_collection_modifyitems(config, items):
+    """Skip ``gpu`` tests where CUDA is absent (torch is imported only when such a test is selected)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
 
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory):

@@ -11,6 +11,8 @@ from abawbench import formats
 from abawbench.formats import FormatError
 from abawbench.tracks import track_spec
 
+from examples_budget import examples
+
 VA = track_spec("abaw2", "va")
 EXPR = track_spec("abaw2", "expr")
 AU = track_spec("abaw2", "au")
@@ -107,7 +109,7 @@ va_rows = st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=1, ma
 spacing = st.sampled_from(["", " ", "  "])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(va_rows, spacing, st.sampled_from(["\n", "\r\n"]), st.booleans())
 def test_fast_and_slow_parsers_agree_on_valid_va(rows, space, newline, bom):
     body = newline.join(f"{v:.4f},{space}{a:.6g}" for v, a in rows)
@@ -118,7 +120,7 @@ def test_fast_and_slow_parsers_agree_on_valid_va(rows, space, newline, bom):
     assert np.array_equal(fast, slow)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.lists(st.integers(0, 1), min_size=12, max_size=12), min_size=1, max_size=40))
 def test_fast_and_slow_parsers_agree_on_valid_au(rows):
     body = "\n".join(",".join(map(str, row)) for row in rows).encode()
@@ -150,7 +152,7 @@ BREAKING = [
 ]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(BREAKING), st.integers(1, 30), st.sampled_from(["\n", "\r\n"]))
 def test_breaking_mutations_are_caught_with_file_and_line(tmp_path, mutation, row, newline):
     from abawbench.scoring import Expected, Submission, align
@@ -167,7 +169,7 @@ def test_breaking_mutations_are_caught_with_file_and_line(tmp_path, mutation, ro
     assert str(caught.value).startswith(str(path)), name
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(1, 30), spacing, st.sampled_from(["\n", "\r\n"]), st.booleans(), st.integers(0, 3))
 def test_harmless_mutations_parse_to_the_same_values(tmp_path, row, space, newline, bom, trailing):
     lines = _valid_va_file()
@@ -180,7 +182,7 @@ def test_harmless_mutations_parse_to_the_same_values(tmp_path, row, space, newli
     assert np.array_equal(formats.read_prediction(path, VA), formats.read_prediction(clean, VA))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.lists(st.sampled_from(["0", "1", "7", "-1", "12", " 3"]), min_size=3, max_size=3),
                 min_size=1, max_size=30))
 def test_integer_fast_paths_agree_with_the_slow_parser(rows):
@@ -193,3 +195,15 @@ def test_integer_fast_paths_agree_with_the_slow_parser(rows):
     assert fast is None or np.array_equal(fast, slow)
     if all(cell in ("0", "1", "7") for row in rows for cell in row):
         assert fast is not None and np.array_equal(fast, slow)
+
+
+def test_frame_numbers_start_at_one(tmp_path):
+    """cropped_aligned names frames 00001.jpg onwards: 00000.jpg is no frame of any video."""
+    header = "image_location,valence,arousal\n"
+    first = write(tmp_path, "ok.txt", header + "video_a/00001.jpg,0.1,0.2\nvideo_b/99999.jpg,0.3,0.4\n")
+    assert formats.read_image_location(first, VA).frames.tolist() == [1, 99999]
+    zero = write(tmp_path, "zero.txt", header + "video_a/00001.jpg,0.1,0.2\nvideo_b/00000.jpg,0.1,0.2\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_image_location(zero, VA)
+    assert caught.value.line == 3 and "'video_b/00000.jpg'" in str(caught.value)
+    assert "a frame number of 1 or more" in str(caught.value)

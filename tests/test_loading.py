@@ -606,3 +606,46 @@ def test_drop_gapped_writes_every_frame_of_kept_windows(tmp_path):
         kept = set(frames[frames > 0].tolist())
         assert kept <= set(written)  # every frame of a kept window gets its prediction
     assert len(written) == len(set(written)) and 34 not in written
+
+
+# --------------------------------------------------------------------------------------
+# Augmentation draws: independence within an epoch and between flip and offsets
+# --------------------------------------------------------------------------------------
+
+
+def _draws_of(loader) -> list[tuple[int, int, bool]]:
+    return [(int(t), int(l), bool(f)) for batch in loader
+            for t, l, f in zip(batch["top"], batch["left"], batch["flipped"])]
+
+
+@pytest.mark.parametrize("how", ["sampler", "batch_sampler"])
+def test_repeated_draws_of_one_item_in_one_epoch_are_augmented_independently(tmp_path, how):
+    # One 134-px image: 23 × 23 offsets × 2 flips = 1058 augmentations. 200 independent
+    # draws hit about 1058·(1 − (1 − 1/1058)^200) ≈ 182 distinct ones; shared draws hit 1.
+    table = frame_table(tmp_path, [noise(134, seed=0)])
+    dataset = FrameDataset(table, train=True, seed=3)
+    if how == "sampler":
+        loader = make_loader(dataset, batch_size=50, workers=0, sampler=[0] * 200)
+    else:
+        loader = make_loader(dataset, None, workers=0, batch_sampler=[[0] * 50] * 4)
+    draws = _draws_of(loader)  # one pass: one epoch
+    assert len(draws) == 200 and loader.epoch == 1
+    assert len(set(draws)) > 150
+    assert 0.35 < np.mean([flip for _, _, flip in draws]) < 0.65
+
+
+def test_flip_is_independent_of_the_offsets(tmp_path):
+    # 16-px crops of a 16-px image resized to 19: offsets 0..3 on each axis. 4000 draws:
+    # each offset value ~1000 times, flipped about half of them (sd ≈ 0.016); each of the
+    # 16 (top, left) cells ~250 times (sd ≈ 15).
+    table = frame_table(tmp_path, [noise(16, seed=0)])
+    dataset = FrameDataset(table, size=16, train=True, seed=9)
+    batch = dataset.__getitems__([(epoch, 0) for epoch in range(4000)])
+    top, left, flip = batch["top"].numpy(), batch["left"].numpy(), batch["flipped"].numpy()
+    for offsets in (top, left):
+        for value in range(4):
+            chosen = offsets == value
+            assert chosen.sum() > 800
+            assert abs(flip[chosen].mean() - 0.5) < 0.08, (value, flip[chosen].mean())
+    cells = np.bincount(top * 4 + left, minlength=16)
+    assert np.abs(cells - 250).max() < 80, cells

@@ -11,6 +11,8 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from abawbench import metrics
 
+from examples_budget import examples
+
 
 def reference_ccc(x, y):
     """Lin's CCC written out from the definition, population moments."""
@@ -24,7 +26,7 @@ labels = st.integers(min_value=1, max_value=400).flatmap(
                         hnp.arrays(np.int64, n, elements=st.integers(0, 7))))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(labels)
 def test_macro_f1_and_accuracy_equal_sklearn(pair):
     truth, prediction = pair
@@ -37,7 +39,7 @@ def test_macro_f1_and_accuracy_equal_sklearn(pair):
     assert metrics.accuracy_from_confusion(confusion) == pytest.approx(accuracy_score(truth, prediction), abs=1e-9)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(labels)
 def test_macro_f1_over_all_classes_equals_sklearn_with_labels(pair):
     truth, prediction = pair
@@ -54,7 +56,7 @@ series = st.integers(min_value=2, max_value=300).flatmap(
                         hnp.arrays(np.float64, n, elements=va_values)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(series)
 def test_ccc_equals_reference(pair):
     x, y = pair
@@ -68,7 +70,7 @@ def test_ccc_equals_reference(pair):
         assert value == pytest.approx(reference_ccc(x, y), abs=1e-9)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(series, min_size=1, max_size=6), st.lists(st.integers(0, 3), min_size=6, max_size=6))
 def test_pooled_moments_equal_concatenation(groups, counts):
     """Pooling per-group moments with weights equals the CCC of the repeated concatenation."""
@@ -88,7 +90,7 @@ aus = st.integers(min_value=1, max_value=200).flatmap(
                         hnp.arrays(np.int64, (n, 12), elements=st.integers(0, 1))))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(aus)
 def test_au_metrics_equal_sklearn(pair):
     truth, prediction = pair

@@ -99,23 +99,92 @@ def test_au_scores_equal_sklearn_in_both_eras(tmp_path):
     assert new["main_metric"] == "f1"
 
 
-def test_bootstrap_resamples_videos_and_equals_a_naive_resampler(tmp_path):
-    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=6)
-    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=200, seed=7)
-    # naive: draw the same video counts, concatenate copies of videos, recompute from frames
-    weights = scoring.bootstrap_weights(6, 200, 7)
-    videos = list(truths)
+def naive_bootstrap_interval(truths, predictions, resamples, rng):
+    """The textbook video bootstrap, written apart from the code: draw as many videos as
+    there are, with replacement (this test's own generator), concatenate their valid
+    frames, recompute the mean CCC from frames; percentile 2.5-97.5."""
+    spec = track_spec("abaw2", "va")
+    videos = [valid_frames(spec, {v: truths[v]}, {v: predictions[v]}) for v in truths]
     means = []
-    for counts in weights:
-        truth = np.concatenate([np.tile(valid_frames(spec, {v: truths[v]}, {v: predictions[v]})[0], (c, 1))
-                                for v, c in zip(videos, counts) if c])
-        prediction = np.concatenate([np.tile(valid_frames(spec, {v: truths[v]}, {v: predictions[v]})[1], (c, 1))
-                                     for v, c in zip(videos, counts) if c])
+    for _ in range(resamples):
+        drawn = rng.integers(0, len(videos), size=len(videos))
+        truth = np.concatenate([videos[d][0] for d in drawn])
+        prediction = np.concatenate([videos[d][1] for d in drawn])
         means.append((reference_ccc(prediction[:, 0], truth[:, 0]) + reference_ccc(prediction[:, 1], truth[:, 1])) / 2)
-    assert result["ci95"]["mean"] == pytest.approx(list(np.percentile(means, [2.5, 97.5])), abs=1e-9)
-    again = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=200, seed=7)
-    assert again["ci95"] == result["ci95"]  # fixed seed: reproducible
-    assert (weights.sum(axis=1) == 6).all()
+    return np.percentile(means, [2.5, 97.5])
+
+
+def varied_va_videos(root: Path, n_videos: int = 10, seed: int = 3):
+    """VA videos whose prediction quality differs from video to video (noise 0.1 … 0.9),
+    so that which videos a resample draws moves the score."""
+    rng = np.random.default_rng(seed)
+    spec = track_spec("abaw2", "va")
+    truths, predictions = {}, {}
+    for i, noise in enumerate(np.linspace(0.1, 0.9, n_videos)):
+        n = int(rng.integers(30, 80))
+        truth = np.round(rng.uniform(-1, 1, size=(n, 2)), 3)
+        truths[f"{i}-30-640x480"] = truth
+        predictions[f"{i}-30-640x480"] = np.round(np.clip(truth + rng.normal(0, noise, size=(n, 2)), -1, 1), 3)
+    formats.write_per_video(root / "data" / "annotations" / "VA_Set" / "Validation_Set", spec, truths)
+    formats.write_per_video(root / "pred", spec, predictions)
+    return truths, predictions
+
+
+def test_bootstrap_interval_agrees_with_a_naive_resampler_of_its_own(tmp_path):
+    truths, predictions = varied_va_videos(tmp_path)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=3000, seed=7)
+    low, high = result["ci95"]["mean"]
+    naive_low, naive_high = naive_bootstrap_interval(truths, predictions, 3000, np.random.default_rng(12345))
+    width = naive_high - naive_low
+    assert width > 0.05  # the data make a real interval
+    assert low < result["metrics"]["mean"] < high  # not collapsed onto the point estimate
+    # two Monte Carlo estimates of one interval: the endpoints agree to a fraction of its width
+    assert low == pytest.approx(naive_low, abs=0.2 * width)
+    assert high == pytest.approx(naive_high, abs=0.2 * width)
+    assert high - low == pytest.approx(width, rel=0.25)
+
+
+def test_bootstrap_seed_changes_the_interval_and_reproduces_it(tmp_path):
+    varied_va_videos(tmp_path)
+    by_seed = {seed: scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=200, seed=seed)["ci95"]
+               for seed in (0, 1)}
+    assert by_seed[0] != by_seed[1]
+    again = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=200, seed=1)
+    assert again["ci95"] == by_seed[1] and again["bootstrap"]["seed"] == 1
+
+
+def test_bootstrap_weights_are_draws_of_videos_with_replacement():
+    # multinomial(n, 1/n): each row sums to n; each count has mean 1 and variance 1 - 1/n
+    weights = scoring.bootstrap_weights(8, 4000, 0)
+    assert weights.shape == (4000, 8) and (weights.sum(axis=1) == 8).all()
+    assert weights.mean() == pytest.approx(1.0, abs=0.03)
+    assert weights.var(axis=0) == pytest.approx(np.full(8, 1 - 1 / 8), abs=0.08)
+    assert (weights == 0).mean() == pytest.approx((7 / 8) ** 8, abs=0.02)  # a video left out
+
+
+def test_a_frame_with_minus_five_in_one_va_column_is_not_scored(tmp_path):
+    """abaw-formats.md: VA frames are dropped when −5 is in *either* column."""
+    spec = track_spec("abaw2", "va")
+    rng = np.random.default_rng(4)
+    truth_a = np.round(rng.uniform(-1, 1, size=(50, 2)), 3)
+    truth_a[5:15, 1] = -5  # 10 arousal-only markers, valence valid
+    truth_b = np.round(rng.uniform(-1, 1, size=(30, 2)), 3)
+    truth_b[20:25, 0] = -5  # 5 valence-only markers
+    truths = {"a-30-640x480": truth_a, "b-30-640x480": truth_b}
+    predictions = {v: np.round(np.clip(t * 0.5 + 0.1, -1, 1), 3) for v, t in truths.items()}
+    predictions = {v: np.where(t == -5, 0.2, p) for (v, t), p in zip(truths.items(), predictions.values())}
+    formats.write_per_video(tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set", spec, truths)
+    formats.write_per_video(tmp_path / "pred", spec, predictions)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=0)
+    assert result["n_frames"] == 40 + 25
+    assert result["per_video"]["a-30-640x480"]["n_frames"] == 40
+    assert result["per_video"]["b-30-640x480"]["n_frames"] == 25
+    kept_a = np.r_[0:5, 15:50]
+    kept_b = np.r_[0:20, 25:30]
+    truth = np.concatenate([truth_a[kept_a], truth_b[kept_b]])
+    prediction = np.concatenate([predictions["a-30-640x480"][kept_a], predictions["b-30-640x480"][kept_b]])
+    assert result["metrics"]["arousal"] == pytest.approx(reference_ccc(prediction[:, 1], truth[:, 1]), abs=1e-9)
+    assert result["metrics"]["valence"] == pytest.approx(reference_ccc(prediction[:, 0], truth[:, 0]), abs=1e-9)
 
 
 def test_invalid_frames_need_no_prediction_in_image_location_files(tmp_path):
@@ -155,10 +224,15 @@ def test_wrong_edition_for_the_ground_truth_is_a_clear_error(tmp_path):
 
 
 def test_eight_au_files_in_an_abaw2_copy_are_scored_on_their_header(tmp_path):
-    make_truth_and_predictions(tmp_path, "abaw1", "au", n_videos=2)
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw1", "au", n_videos=2)
     result = scoring.score(tmp_path / "pred", tmp_path / "data", "au", "abaw2", resamples=0)
     assert any("8-AU" in note for note in result["notes"])
-    assert result["metrics"]["criterion"] > 0
+    truth, prediction = valid_frames(spec, truths, predictions)
+    assert truth.shape[1] == 8
+    f1 = np.mean([f1_score(truth[:, a], prediction[:, a], zero_division=0) for a in range(8)])
+    acc = np.mean(truth == prediction)
+    assert result["metrics"]["f1"] == pytest.approx(f1, abs=1e-12)
+    assert result["metrics"]["criterion"] == pytest.approx(0.5 * f1 + 0.5 * acc, abs=1e-12)
     assert track_spec("abaw1", "au").columns == AU_NAMES_8
 
 
@@ -179,12 +253,24 @@ def test_constant_va_prediction_scores_zero_with_a_note(tmp_path):
 
 def test_validate_against_the_example_template_and_video_list():
     data = EXAMPLES / "data" / "abaw6"
-    summary = scoring.validate(EXAMPLES / "valid" / "abaw6-va.txt", "va", "abaw6",
-                               template=data / "prediction_files_format" / "CVPR_6th_ABAW_VA_test_set_sample.txt")
-    assert summary["valid"] and summary["n_videos"] == 3
-    listed = scoring.validate(EXAMPLES / "valid" / "abaw6-va.txt", "va", "abaw6",
+    submission = EXAMPLES / "valid" / "abaw6-va.txt"
+    rows = submission.read_text().splitlines()[1:]
+    videos = {row.split(",")[0].rsplit("/", 1)[0] for row in rows}  # counted here, from the file's text
+    template = data / "prediction_files_format" / "CVPR_6th_ABAW_VA_test_set_sample.txt"
+    summary = scoring.validate(submission, "va", "abaw6", template=template)
+    assert summary["valid"] and summary["format"] == "image_location"
+    assert summary["n_videos"] == len(videos) == 3 and summary["n_rows"] == len(rows)
+    assert str(template) in summary["reference"]
+    listed = scoring.validate(submission, "va", "abaw6",
                               videos=data / "names_of_videos_in_each_test_set" / "test_set_release.txt")
+    assert listed["n_videos"] == 3 and listed["n_rows"] == len(rows)
     assert any("not checked" in note for note in listed["notes"])
+    # against the ground truth: every valid frame predicted, and nothing else
+    per_video = scoring.validate(EXAMPLES / "valid" / "abaw2-va", "va", "abaw2", data=EXAMPLES / "data" / "abaw2")
+    files = sorted((EXAMPLES / "valid" / "abaw2-va").glob("*.txt"))
+    assert per_video["n_videos"] == len(files)
+    assert per_video["n_rows"] == sum(len(f.read_text().splitlines()) - 1 for f in files)
+    assert per_video["format"] == "per-video" and "Validation_Set" in per_video["reference"]
     with pytest.raises(FormatError, match="none for 'video10_1'"):
         scoring.validate(EXAMPLES / "broken" / "missing-video-validate", "va", "abaw2", data=EXAMPLES / "data" / "abaw2")
 

@@ -649,3 +649,37 @@ def test_flip_is_independent_of_the_offsets(tmp_path):
             assert abs(flip[chosen].mean() - 0.5) < 0.08, (value, flip[chosen].mean())
     cells = np.bincount(top * 4 + left, minlength=16)
     assert np.abs(cells - 250).max() < 80, cells
+
+
+# --------------------------------------------------------------------------------------
+# CUDA paths (skipped by conftest.py where torch.cuda.is_available() is False)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+def test_normalize_on_cuda_equals_the_hand_computation():
+    pixels = torch.from_numpy(np.random.default_rng(5).integers(0, 256, size=(4, 3, 8, 6)).astype(np.uint8))
+    expected = (pixels.numpy().astype(np.float64) / 255.0 - np.array(IMAGENET.mean).reshape(3, 1, 1)) \
+        / np.array(IMAGENET.std).reshape(3, 1, 1)
+    for batch in (pixels, pixels.contiguous(memory_format=torch.channels_last), pixels.pin_memory()):
+        out = normalize_on_device(batch, device="cuda")
+        assert out.device.type == "cuda" and out.dtype == torch.float32 and out.shape == pixels.shape
+        np.testing.assert_allclose(out.cpu().numpy(), expected, atol=2e-6)
+    normalizer = InputNormalizer("ferplus").to("cuda")
+    hand = pixels.numpy().astype(np.float64) - np.array(FERPLUS.mean).reshape(3, 1, 1)
+    np.testing.assert_allclose(normalizer(pixels).cpu().numpy(), hand, atol=1e-4)
+    half = normalize_on_device(pixels, device="cuda", dtype=torch.float16)
+    np.testing.assert_allclose(half.float().cpu().numpy(), expected, atol=2e-2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_pins_memory_by_default_on_cuda_machines(tmp_path, workers):
+    table = frame_table(tmp_path, [grey(255, 32), grey(0, 32), grey(128, 32)])
+    loader = make_loader(FrameDataset(table, size=32, train=False), batch_size=3, workers=workers)
+    (batch,) = list(loader)
+    assert batch["image"].is_pinned()
+    out = normalize_on_device(batch["image"], device="cuda", non_blocking=True)
+    torch.cuda.synchronize()
+    white = (1 - np.array(IMAGENET.mean)) / np.array(IMAGENET.std)
+    np.testing.assert_allclose(out[0, :, 16, 16].cpu().numpy(), white, atol=0.02)

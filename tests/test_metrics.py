@@ -175,3 +175,52 @@ def test_scores_from_stats_batches_match_single_computation():
         single = metrics.scores_from_stats("expr", confusions[i], criterion_era=True)
         assert batched["criterion"][i] == pytest.approx(float(single["criterion"]))
     assert set(metrics.scores_from_stats("expr", confusions, criterion_era=False)) == {"f1", "acc"}
+
+
+# ------------------------------------------------- edges the mutation run found untested
+
+
+def test_ccc_warns_exactly_when_a_series_is_constant():
+    varying = np.array([0.1, 0.4, -0.3, 0.2])
+    for x, y in ((np.full(4, 0.2), varying), (varying, np.full(4, 0.2))):  # either argument constant
+        with pytest.warns(metrics.DegenerateInputWarning) as caught:
+            assert metrics.concordance_cc(x, y) == 0.0
+        (warning,) = caught
+        assert str(warning.message) == ("CCC of a constant series: covariance is 0, so CCC is 0 "
+                                        "(Deng et al.'s helper would give NaN)")
+        assert warning.filename == __file__  # stacklevel: the caller's line, not metrics.py
+    orthogonal_x, orthogonal_y = np.array([1.0, -1.0, 1.0, -1.0]), np.array([1.0, 1.0, -1.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither series constant: no warning, even at covariance 0
+        assert metrics.concordance_cc(orthogonal_x, orthogonal_y) == 0.0
+        assert metrics.concordance_cc(varying, varying * 0.5) == pytest.approx(reference_ccc(varying, varying * 0.5))
+
+
+def test_class_ids_out_of_range_name_the_array():
+    with pytest.raises(ValueError, match="^truth holds class ids outside 0..6$"):
+        metrics.confusion_matrix([0, 7], [0, 1], 7)
+    with pytest.raises(ValueError, match="^prediction holds class ids outside 0..6$"):
+        metrics.confusion_matrix([0, 1], [0, -1], 7)
+
+
+def test_macro_f1_infers_the_class_count_from_the_largest_id():
+    truth, prediction = [0, 2, 2, 3], [0, 1, 2, 2]
+    k = 4  # ids 0..3
+    expected = f1_score(truth, prediction, labels=list(range(k)), average="macro", zero_division=0)
+    assert metrics.macro_f1(truth, prediction, classes="all") == pytest.approx(expected)
+    assert metrics.macro_f1([0, 0], [0, 0], classes="all") == 1.0  # one class: k = 1
+    with pytest.raises(ValueError, match="zero samples"):
+        metrics.macro_f1(np.array([], int), np.array([], int))
+
+
+def test_confusion_reductions_take_integer_counts_and_batches():
+    confusion = metrics.confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 4)  # int64, class 3 absent
+    assert metrics.per_class_f1(confusion).tolist() == pytest.approx([1.0, 2 / 3, 2 / 3, 0.0])
+    batch = np.stack([confusion, metrics.confusion_matrix([3, 3], [3, 0], 4)])
+    assert metrics.macro_f1_from_confusion(batch, "all").tolist() == pytest.approx(
+        [(1 + 2 / 3 + 2 / 3) / 4, (0 + 2 / 3) / 4])
+    assert metrics.macro_f1_from_confusion(batch, "present").tolist() == pytest.approx(
+        [(1 + 2 / 3 + 2 / 3) / 3, (0 + 2 / 3) / 2])
+    assert metrics.accuracy_from_confusion(batch).tolist() == pytest.approx([0.75, 0.5])
+    with pytest.raises(ValueError, match="zero samples"):
+        metrics.accuracy_from_confusion(np.zeros((7, 7)))

@@ -191,3 +191,14 @@ def test_a_later_edition_keeps_abaw8s_rules_and_says_so():
         get_edition("abaw0")
     with pytest.raises(ValueError, match="unknown ABAW edition"):
         get_edition("abaw")
+
+
+def test_what_a_value_must_be_is_said_in_words():
+    assert track_spec("abaw2", "expr").value_description() == "an integer class id 0-6"
+    assert track_spec("abaw6", "expr").value_description() == "an integer class id 0-7"
+    assert track_spec("abaw6", "va").value_description() == "a number in [-1, 1]"
+    assert track_spec("abaw1", "au").value_description() == "0 or 1"
+    with pytest.raises(ValueError, match="only EXPR has classes"):
+        track_spec("abaw6", "va").n_classes
+    with pytest.raises(ValueError, match="unknown track 'xyz'"):
+        track_spec("abaw6", "xyz")

@@ -42,7 +42,35 @@ def synthetic_data(tmp_path_factory):
     from abawbench.data.synth import synthesize
 
     out = tmp_path_factory.mktemp("synthetic_data")
+    if MUTATING:
+        return out, _pristine_synthetic_copy(out)
     return out, synthesize(out, videos=10, frames=48, seed=5)
+
+
+def _pristine_synthetic_copy(out: Path) -> dict:
+    """Under ``make mutate`` every mutant's test run would synthesise the dataset again
+    (seconds each); the generator is not mutated, so it is made once per version of
+    synth.py and each run gets its own copy of it."""
+    import hashlib
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    from abawbench.data import synth
+    from abawbench.data.synth import synthesize
+
+    version = hashlib.sha1(Path(synth.__file__).read_bytes()).hexdigest()[:12]
+    pristine = Path(tempfile.gettempdir()) / f"abawbench-mutate-synthetic-{os.getuid()}-{version}"
+    if not pristine.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=pristine.name + ".", dir=pristine.parent))
+        synthesize(staging, videos=10, frames=48, seed=5)
+        try:
+            os.rename(staging, pristine)
+        except OSError:  # another run got there first
+            shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(pristine, out, dirs_exist_ok=True)
+    return json.loads((out / "manifest.json").read_text())
 
 
 @pytest.fixture

@@ -337,3 +337,49 @@ def test_cli_dev_fraction_default_is_the_library_default():
 
     fraction = next(p for p in data_splits.params if p.name == "fraction")
     assert fraction.default == affwild2.DEV_FRACTION  # the CLI keeps a literal so --help stays import-light
+
+
+def _train_table(videos, has_crop=True, **extra):
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    rows = [pd.DataFrame({"video": name, "frame": np.arange(1, 41), "expr": rng.integers(0, 7, 40).astype(np.int8),
+                          "valence": np.float32(-5), "arousal": np.float32(-5),
+                          "has_crop": has_crop(name) if callable(has_crop) else has_crop,
+                          "split_expr": "train", "split_va": "", **extra}) for name in videos]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_holdout_arguments_are_checked_with_clear_errors():
+    table = _train_table([f"v{i}" for i in range(10)])
+    for fraction in (0, 1, 1.5, -0.1):
+        with pytest.raises(affwild2.DatasetError, match="^fraction must be between 0 and 1$"):
+            affwild2.holdout_split(table, "expr", fraction=fraction)
+    with pytest.raises(affwild2.DatasetError, match="^no labelled VA train frames to split$"):
+        affwild2.holdout_split(table, "va")
+    with pytest.raises(affwild2.DatasetError, match="^no labelled VA/AU train frames to split$"):
+        affwild2.holdout_split(table.assign(AU1=np.int8(-1), split_au=""), ("va", "au"))
+
+
+def test_holdout_counts_labelled_frames_without_a_crop_and_defaults_to_seed_zero():
+    # the hold-out splits videos by their labels; a video whose crops are all missing is
+    # still a train video and must land on one side
+    names = [f"v{i}" for i in range(10)]
+    table = _train_table(names, has_crop=lambda name: name not in ("v3", "v7"))
+    train, dev = affwild2.holdout_split(table, "expr", fraction=0.3)
+    assert sorted(train + dev) == sorted(names)
+    assert (train, dev) == affwild2.holdout_split(table, "expr", fraction=0.3, seed=0)
+    assert any(affwild2.holdout_split(table, "expr", fraction=0.3, seed=s) != (train, dev) for s in (1, 2, 3))
+
+
+def test_shared_frames_need_both_tracks_in_the_split():
+    import pandas as pd
+
+    table = pd.DataFrame({"video": ["both", "both", "mixed", "mixed"], "frame": [1, 2, 1, 2],
+                          "expr": np.array([1, 2, 3, 4], np.int8), "valence": np.float32([0.1, 0.2, 0.3, 0.4]),
+                          "arousal": np.float32([0.1, 0.2, 0.3, 0.4]),
+                          "split_expr": ["train", "train", "train", "train"],
+                          "split_va": ["train", "train", "validation", "validation"]})
+    assert affwild2.shared_frames(table, "train")["video"].tolist() == ["both", "both"]
+    assert affwild2.shared_frames(table, "validation").empty
+    assert affwild2.shared_videos(table, "train") == ["both"]

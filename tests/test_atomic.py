@@ -118,3 +118,10 @@ def test_staged_folder_replaces_the_old_folder_only_on_success(tmp_path):
         (staging / "c.txt").write_text("3")
     assert sorted(p.name for p in target.iterdir()) == ["c.txt"]  # replaced whole, nothing merged
     assert sorted(p.name for p in tmp_path.iterdir()) == ["submission"]  # no staging or backup left
+
+
+def test_json_keeps_the_payloads_key_order(tmp_path):
+    # the score JSON reads top-down as the design lists its keys: track, edition, split, …
+    atomic.write_json(tmp_path / "s.json", {"track": "va", "edition": "abaw2", "metrics": {"mean": 0.5}})
+    assert (tmp_path / "s.json").read_text(encoding="utf-8") == (
+        '{\n  "track": "va",\n  "edition": "abaw2",\n  "metrics": {\n    "mean": 0.5\n  }\n}\n')

@@ -207,3 +207,50 @@ def test_frame_numbers_start_at_one(tmp_path):
         formats.read_image_location(zero, VA)
     assert caught.value.line == 3 and "'video_b/00000.jpg'" in str(caught.value)
     assert "a frame number of 1 or more" in str(caught.value)
+
+
+# ------------------------------------------- annotation and video-list readers, edge by edge
+
+
+def test_annotation_reader_checks_the_header_against_a_spec(tmp_path):
+    seven = write(tmp_path, "e7.txt", EXPR.header + "\n0\n6\n-1\n")
+    spec, columns, values = formats.read_annotation(seven)  # no spec: the header decides
+    assert spec.track == "expr" and columns == EXPR.columns and spec.columns == EXPR.columns
+    assert values[:, 0].tolist() == [0, 6, -1]
+    assert formats.read_annotation(seven, EXPR)[2][:, 0].tolist() == [0, 6, -1]
+    for other in (EXPR8, VA):  # same track, other classes; other track
+        with pytest.raises(FormatError) as caught:
+            formats.read_annotation(seven, other)
+        assert str(caught.value) == f"{seven}:1: expected the header {other.header!r}, found {EXPR.header!r}"
+    with pytest.raises(FormatError) as caught:  # the 7-class header admits 0-6 only
+        formats.read_annotation(write(tmp_path, "e7bad.txt", EXPR.header + "\n0\n7\n"))
+    assert caught.value.path == tmp_path / "e7bad.txt" and caught.value.line == 3
+    assert str(caught.value).endswith("expected an integer class id 0-6, or -1 for an invalid frame, found '7'")
+
+
+def test_unknown_annotation_header_is_quoted_and_shortened(tmp_path):
+    path = write(tmp_path, "x.txt", "happy,sad\n1\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_annotation(path)
+    assert str(caught.value) == f"{path}:1: expected an EXPR, VA or AU annotation header, found 'happy,sad'"
+    long_header = ",".join(f"column{i:03d}" for i in range(30))  # 299 characters
+    with pytest.raises(FormatError) as caught:
+        formats.read_annotation(write(tmp_path, "long.txt", long_header + "\n1\n"))
+    assert caught.value.found == repr(long_header[:119] + "…")  # at most 120 characters shown
+
+
+def test_video_list_reader_edges(tmp_path):
+    assert formats.read_video_list(write(tmp_path, "one.txt", "video10_1\n")) == {"video10_1": None}
+    spaced = write(tmp_path, "spaced.txt", "1-30-1280x720 \n video10_1 , 300 \n")
+    assert formats.read_video_list(spaced) == {"1-30-1280x720": None, "video10_1": 300}
+    odd = formats.read_video_list(write(tmp_path, "odd.txt", b"v1\ncaf\xe9\n"))  # not UTF-8: replaced, not fatal
+    assert list(odd) == ["v1", "caf\ufffd"]
+    cases = [("a\n\nb\n", 2, "a video name", "an empty line"),
+             ("a\nb,1,2\n", 2, "'video' or 'video,frames'", "'b,1,2'"),
+             ("a\nb,x\n", 2, "'video' or 'video,frames'", "'b,x'"),
+             ("a\nb,300\na,5\n", 3, "each video once", "'a' again")]
+    for content, line, expected, found in cases:
+        path = write(tmp_path, "list.txt", content)
+        with pytest.raises(FormatError) as caught:
+            formats.read_video_list(path)
+        assert str(caught.value) == f"{path}:{line}: expected {expected}, found {found}", content

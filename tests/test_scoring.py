@@ -344,3 +344,104 @@ def test_edition_notes_reach_the_result(tmp_path):
     assert any("multi-task" in note for note in result["notes"])
     later = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw12", resamples=0)
     assert any("rules assumed equal to ABAW8" in note for note in later["notes"])
+
+
+# ------------------------------------------------ test-set references, edge by edge
+
+
+def _template(path: Path, locations: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("image_location,valence,arousal\n" + "".join(f"{loc},,\n" for loc in locations))
+    return path
+
+
+def _submission(path: Path, locations: list[str]) -> Path:
+    path.write_text("image_location,valence,arousal\n" + "".join(f"{loc},0.1,0.2\n" for loc in locations))
+    return path
+
+
+def test_a_submission_must_have_exactly_the_templates_rows(tmp_path):
+    locations = [f"v/{f:05d}.jpg" for f in range(1, 6)]
+    template = _template(tmp_path / "template.txt", locations)
+    short = _submission(tmp_path / "short.txt", locations[:3])
+    with pytest.raises(FormatError) as caught:
+        scoring.validate(short, "va", "abaw6", template=template)
+    assert str(caught.value) == (f"{short}:5: expected 5 rows as the template {template} has, "
+                                 f"found 3 (next expected 'v/00004.jpg')")
+    long = _submission(tmp_path / "long.txt", locations + ["v/00006.jpg", "v/00007.jpg"])
+    with pytest.raises(FormatError) as caught:
+        scoring.validate(long, "va", "abaw6", template=template)
+    assert str(caught.value) == (f"{long}:7: expected 5 rows as the template {template} has, "
+                                 f"found more, starting with 'v/00006.jpg'")
+    other = _submission(tmp_path / "other.txt", locations[:2] + locations[3:] + ["v/00006.jpg"])
+    with pytest.raises(FormatError) as caught:
+        scoring.validate(other, "va", "abaw6", template=template)
+    assert str(caught.value) == (f"{other}:4: expected 'v/00003.jpg' as on line 4 of the template {template}, "
+                                 f"found 'v/00004.jpg'")
+    summary = scoring.validate(_submission(tmp_path / "ok.txt", locations), "va", "abaw6", template=template)
+    assert summary["n_rows"] == 5 and summary["n_videos"] == 1
+
+
+def test_test_references_are_found_under_the_root(tmp_path):
+    va = track_spec("abaw6", "va")
+    lists = tmp_path / "names_of_videos_in_each_test_set"
+    lists.mkdir()
+    (lists / "Valence_Arousal_Estimation_Challenge_test_set_release.txt").write_text("v\n")
+    (lists / "Expression_Recognition_Challenge_test_set_release.txt").write_text("w\n")
+    assert scoring.find_test_reference(tmp_path, va) == (
+        None, lists / "Valence_Arousal_Estimation_Challenge_test_set_release.txt")  # the list naming the track
+    template = _template(tmp_path / "prediction_files_format" / "CVPR_6th_ABAW_VA_test_set_sample.txt", ["v/00001.jpg"])
+    (tmp_path / "prediction_files_format" / ".hidden_copy.txt").write_text(template.read_text())
+    (tmp_path / "prediction_files_format" / "folder.txt").mkdir()  # not a file
+    found_template, found_list = scoring.find_test_reference(tmp_path, va)
+    assert found_template == template and found_list.name.startswith("Valence")
+    _template(tmp_path / "elsewhere" / "copy.txt", ["v/00001.jpg"])
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.find_test_reference(tmp_path, va)
+    assert str(caught.value) == (f"{tmp_path}: several VA templates ({tmp_path / 'elsewhere' / 'copy.txt'}, "
+                                 f"{template}); pass one with --template")
+
+
+def test_a_single_unnamed_list_is_the_test_list_and_nothing_found_is_an_error(tmp_path):
+    au = track_spec("abaw6", "au")
+    with pytest.raises(scoring.ScoringError, match="no organisers' AU test template"):
+        scoring.find_test_reference(tmp_path, au)
+    lists = tmp_path / "names_of_videos_in_each_test_set"
+    lists.mkdir()
+    (lists / "test_set_release.txt").write_text("v\n")
+    assert scoring.find_test_reference(tmp_path, au) == (None, lists / "test_set_release.txt")
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.validate(EXAMPLES / "valid" / "abaw6-au.txt", "au", "abaw6")
+    assert str(caught.value) == "give the reference to check against: --data ROOT, --template FILE or --videos FILE"
+
+
+def test_validate_against_ground_truth_uses_the_edition(tmp_path):
+    summary = scoring.validate(EXAMPLES / "valid" / "abaw6-expr.txt", "expr", "abaw6", data=EXAMPLES / "data" / "abaw6")
+    assert summary["edition"] == "abaw6" and summary["n_videos"] == 3
+    rows = (EXAMPLES / "valid" / "abaw6-expr.txt").read_text().splitlines()[1:]
+    assert summary["n_rows"] == len(rows)
+
+
+def test_unknown_video_is_named_before_its_file_is_parsed(tmp_path):
+    import shutil
+
+    folder = tmp_path / "pred"
+    shutil.copytree(EXAMPLES / "valid" / "abaw2-va", folder)
+    (folder / "zz-not-a-video.txt").write_text("not even a header\n")
+    with pytest.raises(FormatError) as caught:
+        scoring.validate(folder, "va", "abaw2", data=EXAMPLES / "data" / "abaw2")
+    assert caught.value.path == folder / "zz-not-a-video.txt"
+    assert "which it does not contain" in str(caught.value)
+
+
+def test_trailing_invalid_frames_need_no_rows(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw6", "expr", n_videos=3)
+    folder = tmp_path / "data" / "annotations" / "EXPR_Set" / "Validation_Set"
+    for truth in truths.values():
+        truth[-4:] = -1  # the last frames of every video: no valid ground truth
+    formats.write_per_video(folder, spec, truths)
+    rows = {v: (np.flatnonzero(t[:, 0] != -1) + 1, predictions[v][t[:, 0] != -1]) for v, t in truths.items()}
+    formats.write_image_location(tmp_path / "expr.txt", spec, rows)
+    single = scoring.score(tmp_path / "expr.txt", tmp_path / "data", "expr", "abaw6", resamples=0)
+    per_video = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw6", resamples=0)
+    assert single["metrics"] == per_video["metrics"] and single["n_frames"] == per_video["n_frames"]

@@ -254,3 +254,65 @@ def test_video_list_reader_edges(tmp_path):
         with pytest.raises(FormatError) as caught:
             formats.read_video_list(path)
         assert str(caught.value) == f"{path}:{line}: expected {expected}, found {found}", content
+
+
+# The whole message for each kind of refusal: file, line, what was expected, what was found.
+EXACT_MESSAGES = [
+    (EXPR, "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise\n1\n1,2\n", 3,
+     "expected 1 comma-separated value (an integer class id 0-6), found 2 in '1,2'"),
+    (VA, "valence,arousal\n0.1,0.2\n0.1\n", 3, "expected 2 comma-separated values (a number in [-1, 1]), found 1 in '0.1'"),
+    (VA, "valence,arousal\n0.1,-inf\n", 2, "expected a finite number (a number in [-1, 1]), found '-inf'"),
+    (VA, "valence,arousal\n0.1,+NaN\n", 2, "expected a finite number (a number in [-1, 1]), found '+NaN'"),
+    (VA, "valence,arousal\n0.1,abc\n", 2, "expected a number (a number in [-1, 1]), found 'abc'"),
+    (VA, "valence,arousal\n0.1,\n", 2, "expected a number (a number in [-1, 1]), found an empty field"),
+    (VA, "valence,arousal\n0.1,0.2\n\n0.3,0.4\n", 3, "expected a row of a number in [-1, 1], found an empty line"),
+    (VA, b"valence,arousal\n0.1,0.2\n\xff,0\n", 3, "expected UTF-8 text, found bytes that are not UTF-8"),
+    (VA, "valence,arousal\n 0.5 , 2\n", 2, "expected a number in [-1, 1], found ' 0.5 , 2'"),
+    (EXPR, "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise\n1\n1.5\n", 3,
+     "expected an integer (an integer class id 0-6), found '1.5'"),
+    (VA, "-inf,nan\n0.1,0.2\n", 1, "expected the header 'valence,arousal', found a data row '-inf,nan' "
+     "(the header line is missing)"),
+]
+
+
+@pytest.mark.parametrize("spec, content, line, message", EXACT_MESSAGES)
+def test_refusals_say_file_line_expected_and_found(tmp_path, spec, content, line, message):
+    path = write(tmp_path, "p.txt", content)
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(path, spec)
+    assert str(caught.value) == f"{path}:{line}: {message}"
+
+
+def test_row_order_refusals_name_both_lines(tmp_path):
+    header = "image_location,valence,arousal\n"
+    cases = [("a/00001.jpg\na/00001.jpg\n", 3, "expected no duplicate rows, found 'a/00001.jpg' again (line 2)"),
+             ("a/00001.jpg\na/00003.jpg\na/00002.jpg\n", 4,
+              "expected frames of a video in increasing order (after 'a/00003.jpg'), found 'a/00002.jpg'"),
+             ("b/00001.jpg\na/00001.jpg\na/00002.jpg\nb/00002.jpg\n", 5,
+              "expected the rows of each video together (video 'b' began at line 2), found 'b/00002.jpg' after "
+              "other videos' rows"),
+             ("/00001.jpg\n", 2, "expected an image_location like 'video/00001.jpg' (5-digit frame number, as "
+              "cropped_aligned names the crops), found '/00001.jpg'")]
+    for rows, line, message in cases:
+        path = write(tmp_path, "il.txt", header + "".join(f"{r},0.1,0.2\n" for r in rows.splitlines()))
+        with pytest.raises(FormatError) as caught:
+            formats.read_image_location(path, VA)
+        assert str(caught.value) == f"{path}:{line}: {message}", rows
+
+
+def test_slow_path_keeps_integer_values_integer(tmp_path):
+    spaced = write(tmp_path, "e.txt", EXPR.header + "\n 1\n2 \n")  # spaces: the line-by-line parser
+    values = formats.read_prediction(spaced, EXPR)
+    assert values.dtype == np.int64 and values[:, 0].tolist() == [1, 2]
+
+
+def test_a_header_of_another_edition_names_it(tmp_path):
+    eight = write(tmp_path, "e8.txt", EXPR8.header + "\n7\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(eight, EXPR, "--edition abaw2 uses 7 classes")
+    assert str(caught.value).endswith("(that header is the 8-column EXPR one; --edition abaw2 uses 7 classes)")
+
+
+def test_quoted_text_is_cut_at_the_limit():
+    assert formats._quote("x" * 60) == repr("x" * 60)
+    assert formats._quote("x" * 61) == repr("x" * 59 + "…")

@@ -316,3 +316,35 @@ def test_a_header_of_another_edition_names_it(tmp_path):
 def test_quoted_text_is_cut_at_the_limit():
     assert formats._quote("x" * 60) == repr("x" * 60)
     assert formats._quote("x" * 61) == repr("x" * 59 + "…")
+
+
+IMAGE_LOCATION_MESSAGES = [
+    (b"", 2, "expected one row per frame after the header, found no rows"),
+    (b"a/00001.jpg,0.1,0.2\n\xffa/00002.jpg,0.1,0.2\n", 3, "expected UTF-8 text, found bytes that are not UTF-8"),
+    (b"a/00001.jpg,0.1,0.2\n   \na/00002.jpg,0.1,0.2\n", 3,
+     "expected an image_location like 'video/00001.jpg', found an empty line"),
+    (b"a/00001.jpg,0.1,0.2\n,0.1,0.2\n", 3, "expected an image_location like 'video/00001.jpg', found an empty first field"),
+    (b"a/00001.jpg,0.1,0.2\na/00002.jpg\n", 3, "expected 2 value(s) after the image_location, found 'a/00002.jpg'"),
+    (b"a/00001.jpg,0.1,0.2\na/00002.jpg, \n", 3, "expected 2 value(s) after the image_location, found an empty field"),
+    (b"a/00001.jpg,0.1,0.2\na/00002.jpg,-5,-5\n", 3, "expected a number in [-1, 1], found '-5,-5'"),
+]
+
+
+@pytest.mark.parametrize("body, line, message", IMAGE_LOCATION_MESSAGES)
+def test_image_location_refusals_say_file_line_expected_and_found(tmp_path, body, line, message):
+    path = write(tmp_path, "il.txt", b"image_location,valence,arousal\n" + body)
+    with pytest.raises(FormatError) as caught:
+        formats.read_image_location(path, VA)
+    assert str(caught.value) == f"{path}:{line}: {message}"
+
+
+def test_image_location_rows_keep_their_videos_and_frames(tmp_path):
+    path = write(tmp_path, "il.txt", "image_location,valence,arousal\nvideo10_1/00002.jpg, 0.1 ,0.2\n"
+                                     "10-60-1280x720_right/00010.jpg,-1,1\n")
+    rows = formats.read_image_location(path, VA)
+    assert rows.videos.tolist() == ["video10_1", "10-60-1280x720_right"] and rows.frames.dtype == np.int64
+    assert rows.frames.tolist() == [2, 10] and rows.values.tolist() == [[0.1, 0.2], [-1.0, 1.0]]
+    assert rows.runs()[0] == ["video10_1", "10-60-1280x720_right"]
+    template = formats.read_image_location(write(tmp_path, "t.txt", "image_location,valence,arousal\nv/00001.jpg,,\n"),
+                                           VA, template=True)
+    assert template.values is None and template.locations == ["v/00001.jpg"]

@@ -445,3 +445,27 @@ def test_trailing_invalid_frames_need_no_rows(tmp_path):
     single = scoring.score(tmp_path / "expr.txt", tmp_path / "data", "expr", "abaw6", resamples=0)
     per_video = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw6", resamples=0)
     assert single["metrics"] == per_video["metrics"] and single["n_frames"] == per_video["n_frames"]
+
+
+def test_constant_prediction_notes_say_which_dimension_and_how_many_videos(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=3, seed=5)
+    videos = sorted(truths)
+
+    def score_with(valence, arousal):
+        values = {v: np.column_stack([valence(i, len(truths[v])), arousal(i, len(truths[v]))])
+                  for i, v in enumerate(videos)}
+        formats.write_per_video(tmp_path / "p", spec, values)
+        return [n for n in scoring.score(tmp_path / "p", tmp_path / "data", "va", resamples=0)["notes"]
+                if "constant" in n]
+
+    varying = lambda i, n: np.round(np.linspace(-0.5, 0.5, n), 3)  # noqa: E731
+    same = lambda i, n: np.full(n, 0.2)  # noqa: E731
+    per_video = lambda i, n: np.full(n, 0.1 * (i - 1))  # noqa: E731  (a different constant per video)
+    first_only = lambda i, n: np.full(n, 0.3) if i == 0 else np.round(np.linspace(-0.5, 0.5, n), 3)  # noqa: E731
+    assert score_with(varying, varying) == []
+    assert score_with(same, varying) == ["the valence prediction is constant: its CCC is 0 by the covariance formula "
+                                         "(Deng et al.'s helper would give NaN)"]
+    assert score_with(varying, per_video) == ["the arousal prediction is constant within 3 video(s): "
+                                              "their per-video CCC is 0"]
+    assert score_with(first_only, varying) == ["the valence prediction is constant within 1 video(s): "
+                                               "their per-video CCC is 0"]

@@ -225,3 +225,52 @@ def test_confusion_reductions_take_integer_counts_and_batches():
     assert metrics.accuracy_from_confusion(batch).tolist() == pytest.approx([0.75, 0.5])
     with pytest.raises(ValueError, match="zero samples"):
         metrics.accuracy_from_confusion(np.zeros((7, 7)))
+
+
+def test_absent_classes_score_exactly_zero_whatever_memory_held():
+    # NumPy reuses freed small buffers: a result array that left absent classes unwritten
+    # would show the 7.0 of the array freed just before.
+    confusion = metrics.confusion_matrix([0, 1, 1], [0, 1, 0], 8)  # classes 2-7 absent
+    for _ in range(3):
+        junk = np.full(8, 7.0)
+        del junk
+        assert metrics.per_class_f1(confusion).tolist() == pytest.approx([2 / 3, 2 / 3] + [0.0] * 6)
+        junk = np.full(2, 7.0)
+        del junk
+        undefined = np.array([[2.0, 0.5, 0.5, 0.0, 0.0, 0.0], [3.0, 0.1, 0.2, 0.5, 0.5, 0.1]])
+        assert metrics.ccc_from_moments(undefined).tolist() == pytest.approx([0.0, 2 * (0.1 / 3) / (1 / 3 + 0.01)])
+
+
+def test_macro_f1_defaults_to_the_present_classes_and_checks_the_rule():
+    confusion = metrics.confusion_matrix([0, 1, 1, 4, 4], [0, 1, 4, 4, 4], 7)
+    assert metrics.macro_f1_from_confusion(confusion) == pytest.approx((1 + 2 / 3 + 4 / 5) / 3)
+    with pytest.raises(ValueError, match="^classes must be 'present' or 'all', not 'some'$"):
+        metrics.macro_f1_from_confusion(confusion, "some")
+
+
+def test_moments_are_computed_in_float64_whatever_the_input_dtype():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, 2000).astype(np.float32)
+    y = (0.5 * x + rng.normal(0, 0.3, 2000)).astype(np.float32)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    expected = [2000, x64.mean(), y64.mean(), ((x64 - x64.mean()) ** 2).sum(), ((y64 - y64.mean()) ** 2).sum(),
+                ((x64 - x64.mean()) * (y64 - y64.mean())).sum()]
+    assert metrics.centred_moments(x, y) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    ccc = metrics.ccc_from_moments(np.asarray(expected, dtype=np.float32))
+    assert ccc.dtype == np.float64
+    with pytest.raises(ValueError, match="zero samples"):
+        metrics.ccc_from_moments(np.zeros(6))
+
+
+def test_au_inputs_are_checked_and_counts_batch():
+    with pytest.raises(ValueError, match=r"^AU arrays must be \(frames, AUs\), got shape \(3,\)$"):
+        metrics.au_counts(np.zeros(3, int), np.zeros(3, int))
+    with pytest.raises(ValueError, match="^AU truth must be 0 or 1$"):
+        metrics.au_counts(np.array([[2, 0]]), np.array([[1, 0]]))
+    with pytest.raises(ValueError, match="^AU prediction must be 0 or 1$"):
+        metrics.au_counts(np.array([[1, 0]]), np.array([[1, -1]]))
+    first = metrics.au_counts(np.array([[1, 0], [1, 1]]), np.array([[1, 1], [0, 1]]))  # cells: 2 of 4 right
+    second = metrics.au_counts(np.array([[0, 0]]), np.array([[0, 0]]))  # 2 of 2 right
+    assert metrics.au_accuracy_from_counts(np.stack([first, second])).tolist() == [0.5, 1.0]
+    with pytest.raises(ValueError, match="zero samples"):
+        metrics.au_accuracy_from_counts(np.zeros((12, 4)))

@@ -348,3 +348,18 @@ def test_image_location_rows_keep_their_videos_and_frames(tmp_path):
     template = formats.read_image_location(write(tmp_path, "t.txt", "image_location,valence,arousal\nv/00001.jpg,,\n"),
                                            VA, template=True)
     assert template.values is None and template.locations == ["v/00001.jpg"]
+
+
+def test_a_file_with_only_its_header_has_no_rows_of_the_tracks_shape(tmp_path):
+    va = formats.read_prediction(write(tmp_path, "va.txt", "valence,arousal\n"), VA)
+    assert va.shape == (0, 2) and va.dtype == np.float64
+    expr = formats.read_prediction(write(tmp_path, "e.txt", EXPR.header + "\n"), EXPR)
+    assert expr.shape == (0, 1) and expr.dtype == np.int64
+    au = formats.read_prediction(write(tmp_path, "a.txt", AU.header + "\n"), AU)
+    assert au.shape == (0, 12) and au.dtype == np.int64
+
+
+def test_runs_of_no_rows_are_empty():
+    empty = formats.LocatedRows(Path("x.txt"), [], np.array([], dtype=str), np.zeros(0, np.int64), None)
+    videos, starts, ends = empty.runs()
+    assert videos == [] and starts.dtype == np.int64 and starts.size == 0 and list(zip(videos, starts, ends)) == []

@@ -469,3 +469,37 @@ def test_constant_prediction_notes_say_which_dimension_and_how_many_videos(tmp_p
                                               "their per-video CCC is 0"]
     assert score_with(first_only, varying) == ["the valence prediction is constant within 1 video(s): "
                                                "their per-video CCC is 0"]
+
+
+def test_rows_against_a_video_list_are_refused_word_for_word(tmp_path):
+    listing = tmp_path / "videos.txt"
+    listing.write_text("v,5\nw,3\n")
+    source = f"video list {listing}"
+    cases = [(["v/00001.jpg", "x/00001.jpg", "w/00001.jpg"], 3,
+              f"expected only videos of the reference set ({source}), found video 'x', which it does not contain"),
+             (["v/00001.jpg", "v/00002.jpg"], None, f"expected rows for every video ({source}), found none for 'w'"),
+             (["v/00005.jpg", "v/00006.jpg", "w/00001.jpg"], 3,
+              f"expected frames 1-5 of video 'v' ({source}), found 'v/00006.jpg'")]
+    for locations, line, message in cases:
+        path = _submission(tmp_path / "sub.txt", locations)
+        with pytest.raises(FormatError) as caught:
+            scoring.validate(path, "va", "abaw6", videos=listing)
+        where = f"{path}:{line}" if line else f"{path}"
+        assert str(caught.value) == f"{where}: {message}", locations
+    ok = scoring.validate(_submission(tmp_path / "ok.txt", ["v/00001.jpg", "w/00003.jpg"]), "va", "abaw6",
+                          videos=listing)
+    assert ok["n_rows"] == 2 and ok["reference"] == source
+
+
+def test_a_missing_row_is_found_after_a_video_left_out(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw6", "va", n_videos=3)
+    videos = sorted(truths)
+    truths[videos[0]][:] = -5  # no valid frame: this video may be left out
+    truths[videos[2]][:] = np.clip(truths[videos[2]], -1, 1)  # every frame valid
+    formats.write_per_video(tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set", spec, truths)
+    rows = {v: (np.arange(1, len(predictions[v]) + 1), predictions[v]) for v in videos[1:]}
+    frames, values = rows[videos[2]]
+    rows[videos[2]] = (np.delete(frames, 3), np.delete(values, 3, axis=0))  # frame 4 has no row
+    formats.write_image_location(tmp_path / "va.txt", spec, rows)
+    with pytest.raises(FormatError, match=f"expected a row for '{videos[2]}/00004.jpg', whose ground truth is valid"):
+        scoring.score(tmp_path / "va.txt", tmp_path / "data", "va", "abaw6", resamples=0)

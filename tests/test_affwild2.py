@@ -383,3 +383,52 @@ def test_shared_frames_need_both_tracks_in_the_split():
     assert affwild2.shared_frames(table, "train")["video"].tolist() == ["both", "both"]
     assert affwild2.shared_frames(table, "validation").empty
     assert affwild2.shared_videos(table, "train") == ["both"]
+
+
+def test_frames_of_keeps_labelled_frames_with_a_crop_of_the_chosen_videos():
+    import pandas as pd
+
+    table = pd.DataFrame({"video": ["a", "a", "a", "b", "b"], "frame": [1, 2, 3, 1, 2],
+                          "expr": np.array([1, -1, 2, 3, 4], np.int8), "has_crop": [True, True, False, True, True],
+                          "split_expr": ["train"] * 3 + ["validation"] * 2})
+    assert affwild2.frames_of(table, "expr")[["video", "frame"]].values.tolist() == [["a", 1], ["b", 1], ["b", 2]]
+    assert affwild2.frames_of(table, "expr", with_crop=False)["frame"].tolist() == [1, 3, 1, 2]
+    assert affwild2.frames_of(table, "expr", videos=["b"])["frame"].tolist() == [1, 2]
+    assert affwild2.frames_of(table, "expr", split="train")["frame"].tolist() == [1]
+    assert affwild2.frames_of(table, "expr", videos=["a"], split="train", with_crop=False)["frame"].tolist() == [1, 3]
+
+
+def test_label_histograms_by_hand():
+    import pandas as pd
+
+    expr = pd.DataFrame({"expr": np.array([0, 7, 7, 3], np.int8)})
+    assert affwild2._label_histogram(expr, "expr").tolist() == [1, 0, 0, 1, 0, 0, 0, 2]  # 8 classes
+    # a 4 × 4 grid over [-1, 1]: cell edges at -0.5, 0, 0.5; 1 falls in the last cell
+    va = pd.DataFrame({"valence": [-1.0, -0.6, 0.0, 0.49, 1.0], "arousal": [-1.0, 0.2, -0.1, 0.6, 1.0]})
+    expected = np.zeros(16)
+    for v_cell, a_cell in [(0, 0), (0, 2), (2, 1), (2, 3), (3, 3)]:
+        expected[v_cell * 4 + a_cell] += 1
+    assert affwild2._label_histogram(va, "va").tolist() == expected.tolist()
+    aus = pd.DataFrame({"AU1": [1, 0, 0, -1], "AU2": [1, 1, 0, 0]})
+    assert affwild2._label_histogram(aus, "au").tolist() == [1, 2, 2]  # positives per AU, then frames with none
+
+
+def test_holdout_is_deterministic_and_a_joint_one_takes_its_share_of_every_track():
+    import pandas as pd
+
+    rng = np.random.default_rng(6)
+    rows = []
+    for i in range(30):
+        n = 40
+        rows.append(pd.DataFrame({"video": f"v{i}", "frame": np.arange(1, n + 1),
+                                  "expr": rng.integers(0, 7, n).astype(np.int8),
+                                  "valence": rng.uniform(-1, 1, n).astype(np.float32),
+                                  "arousal": rng.uniform(-1, 1, n).astype(np.float32), "has_crop": True,
+                                  "split_expr": "train", "split_va": "train"}))
+    table = pd.concat(rows, ignore_index=True)
+    for seed in (0, 3):
+        assert affwild2.holdout_split(table, "expr", 0.3, seed) == affwild2.holdout_split(table, "expr", 0.3, seed)
+    assert affwild2.holdout_split(table) == affwild2.holdout_split(table, "expr")  # EXPR by default
+    train, dev = affwild2.holdout_split(table, ("expr", "va"), fraction=0.3, seed=0)
+    # every video carries both labels on every frame: dev holds 30% of the frames, give or take a video
+    assert 0.3 <= len(dev) / 30 < 0.3 + 2 / 30

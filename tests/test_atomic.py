@@ -125,3 +125,15 @@ def test_json_keeps_the_payloads_key_order(tmp_path):
     atomic.write_json(tmp_path / "s.json", {"track": "va", "edition": "abaw2", "metrics": {"mean": 0.5}})
     assert (tmp_path / "s.json").read_text(encoding="utf-8") == (
         '{\n  "track": "va",\n  "edition": "abaw2",\n  "metrics": {\n    "mean": 0.5\n  }\n}\n')
+
+
+def test_the_temporary_is_hidden_and_missing_folders_are_made(tmp_path, monkeypatch):
+    # hidden (".name.…tmp"): folder scans such as annotation_files skip it while it is written
+    target = tmp_path / "two" / "levels" / "result.json"
+    sources = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda s, d: (sources.append(os.path.basename(s)), real_replace(s, d))[1])
+    atomic.write_bytes(target, b"x")
+    (name,) = sources
+    assert name.startswith(".result.json.") and name.endswith(".tmp")
+    assert target.read_bytes() == b"x"

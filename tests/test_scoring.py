@@ -503,3 +503,62 @@ def test_a_missing_row_is_found_after_a_video_left_out(tmp_path):
     formats.write_image_location(tmp_path / "va.txt", spec, rows)
     with pytest.raises(FormatError, match=f"expected a row for '{videos[2]}/00004.jpg', whose ground truth is valid"):
         scoring.score(tmp_path / "va.txt", tmp_path / "data", "va", "abaw6", resamples=0)
+
+
+def test_video_statistics_drop_invalid_frames_and_keep_empty_videos():
+    from sklearn.metrics import confusion_matrix as sk_confusion
+
+    spec = track_spec("abaw2", "expr")
+    truth = np.array([[0], [1], [-1], [2], [3], [-1], [-1]])
+    prediction = np.array([[0], [2], [5], [2], [3], [1], [0]])
+    lengths = np.array([3, 2, 2])  # the last video has no valid frame
+    stats, n_frames = scoring.video_statistics(spec, truth, prediction, lengths)  # mask from the truth itself
+    assert n_frames.tolist() == [2, 2, 0] and stats.shape == (3, 7, 7)
+    assert stats[0].tolist() == sk_confusion([0, 1], [0, 2], labels=range(7)).tolist()
+    assert stats[1].tolist() == sk_confusion([2, 3], [2, 3], labels=range(7)).tolist()
+    assert stats[2].sum() == 0
+    au = track_spec("abaw2", "au")
+    au_truth = np.zeros((3, 12), int)
+    au_truth[2, 0] = -1
+    au_stats, au_frames = scoring.video_statistics(au, au_truth, np.zeros((3, 12), int), np.array([2, 1]))
+    assert au_frames.tolist() == [2, 0] and au_stats.shape == (2, 12, 4) and au_stats[0, :, 0].tolist() == [2] * 12
+
+
+def test_video_set_refusals_count_what_is_missing(tmp_path):
+    folder = tmp_path / "pred"
+    folder.mkdir()
+    (folder / "a.txt").write_text("valence,arousal\n0.1,0.2\n")
+    expected = scoring.Expected({"a": None, "b": None, "c": None, "d": None}, source="test")
+    submission = scoring.read_submission(folder, track_spec("abaw2", "va"))
+    with pytest.raises(FormatError) as caught:
+        scoring.align(submission, expected)
+    assert str(caught.value) == f"{folder}: expected predictions for all 4 videos, found none for 'b' and 2 more"
+    with pytest.raises(FormatError) as caught:
+        scoring.align(submission, scoring.Expected({"a": None, "b": None}, source="test"))
+    assert str(caught.value) == f"{folder}: expected predictions for all 2 videos, found none for 'b'"
+    (folder / "z.txt").write_text("valence,arousal\n0.1,0.2\n")
+    submission = scoring.read_submission(folder, track_spec("abaw2", "va"))
+    with pytest.raises(FormatError) as caught:
+        scoring.align(submission, scoring.Expected({"a": None}, source="test"))
+    assert str(caught.value) == f"{folder / 'z.txt'}: expected only videos of the reference set, found video 'z', " \
+                                "which it does not contain"
+
+
+def test_per_video_row_counts_and_a_template_for_a_folder(tmp_path):
+    folder = tmp_path / "pred"
+    folder.mkdir()
+    (folder / "a.txt").write_text("valence,arousal\n" + "0.1,0.2\n" * 4)
+    (folder / "b.txt").write_text("valence,arousal\n" + "0.1,0.2\n" * 2)
+    submission = scoring.read_submission(folder, track_spec("abaw2", "va"))
+    for counts, file, message in [({"a": 3, "b": 2}, "a.txt", ":5: expected 3 rows, one per frame (test), found 4 rows (too many)"),
+                                  ({"a": 4, "b": 3}, "b.txt", ":4: expected 3 rows, one per frame (test), found 2 rows (too few)")]:
+        with pytest.raises(FormatError) as caught:
+            scoring.align(submission, scoring.Expected(counts, source="test"))
+        assert str(caught.value) == f"{folder / file}{message}"
+    aligned = scoring.align(submission, scoring.Expected({"a": 4, "b": 2}, source="test"))
+    assert aligned["a"][1].tolist() == [True] * 4
+    template = _template(tmp_path / "template.txt", ["a/00001.jpg", "b/00001.jpg"])
+    with pytest.raises(FormatError) as caught:
+        scoring.validate(folder, "va", "abaw6", template=template)
+    assert str(caught.value) == f"{folder}: expected an image_location file, as the template given is, " \
+                                "found a per-video folder"

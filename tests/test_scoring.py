@@ -562,3 +562,73 @@ def test_per_video_row_counts_and_a_template_for_a_folder(tmp_path):
         scoring.validate(folder, "va", "abaw6", template=template)
     assert str(caught.value) == f"{folder}: expected an image_location file, as the template given is, " \
                                 "found a per-video folder"
+
+
+def test_score_defaults_template_and_the_notes_it_writes(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=3)
+    videos = sorted(truths)
+    truths[videos[1]][:] = -5  # no valid frame in this video
+    formats.write_per_video(tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set", spec, truths)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va")
+    assert result["edition"] == "abaw2" and result["bootstrap"] == {
+        "resamples": 1000, "seed": 0, "unit": "video", "interval": "percentile 2.5-97.5"}
+    assert result["per_video_rule"] == "each video scored alone with the same metric"
+    assert result["notes"] == [
+        "some ABAW2 copies still carry 8-AU files; the ground truth's header decides",
+        f"1 video(s) have no valid ground-truth frame and are not scored: {videos[1]}"]
+    assert set(result["per_video"]) == {videos[0], videos[2]} and result["n_videos"] == 2
+    expr = track_spec("abaw6", "expr")
+    spec6, truths6, predictions6 = make_truth_and_predictions(tmp_path / "six", "abaw6", "expr", n_videos=2)
+    rows = {v: (np.arange(1, len(p) + 1), p) for v, p in predictions6.items()}
+    formats.write_image_location(tmp_path / "expr.txt", expr, rows)
+    template = tmp_path / "template.txt"
+    template.write_text("image_location," + expr.header + "\n" + "".join(
+        f"{v}/{f:05d}.jpg,\n" for v, (frames, _) in rows.items() for f in frames))
+    with_template = scoring.score(tmp_path / "expr.txt", tmp_path / "six" / "data", "expr", "abaw6", resamples=0,
+                                  template=template)
+    assert with_template["metrics"] == scoring.score(tmp_path / "six" / "pred", tmp_path / "six" / "data", "expr",
+                                                     "abaw6", resamples=0)["metrics"]
+    template.write_text(template.read_text().rsplit("\n", 2)[0] + "\n")  # one row fewer than the submission
+    with pytest.raises(FormatError, match="rows as the template"):
+        scoring.score(tmp_path / "expr.txt", tmp_path / "six" / "data", "expr", "abaw6", resamples=0,
+                      template=template)
+
+
+def test_ground_truth_folders_are_chosen_by_the_editions_header(tmp_path):
+    spec7, truths7, _ = make_truth_and_predictions(tmp_path, "abaw2", "expr", n_videos=2)
+    spec8 = track_spec("abaw6", "expr")
+    later = tmp_path / "data" / "6th ABAW Annotations" / "EXPR_Recognition_Challenge" / "Validation_Set"
+    formats.write_per_video(later, spec8, truths7)
+    assert scoring.load_ground_truth(tmp_path / "data", "expr", edition="abaw2").spec.columns == spec7.columns
+    assert scoring.load_ground_truth(tmp_path / "data", "expr", edition="abaw6").folder == later
+    again = tmp_path / "data" / "copy" / "EXPR_Set" / "Validation_Set"
+    formats.write_per_video(again, spec7, truths7)
+    first = tmp_path / "data" / "annotations" / "EXPR_Set" / "Validation_Set"
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.load_ground_truth(tmp_path / "data", "expr", edition="abaw2")
+    assert str(caught.value) == (f"{tmp_path / 'data'}: several EXPR validation folders ({later}; {first}; {again}); "
+                                 "pass --data the one to score against")
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.load_ground_truth(tmp_path / "data", "va")
+    assert str(caught.value) == (f"{tmp_path / 'data'}: no VA ground truth for the validation split (looked for "
+                                 "Train_Set/Validation_Set folders whose .txt files start with the VA header); "
+                                 "found: expr/validation")
+
+
+def test_edition_mismatch_names_the_edition_the_files_belong_to(tmp_path):
+    make_truth_and_predictions(tmp_path / "e", "abaw2", "expr", n_videos=1)
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.load_ground_truth(tmp_path / "e" / "data", "expr", edition="abaw6")
+    assert str(caught.value).endswith("the ground truth has the 7-column EXPR header, but --edition abaw6 expects "
+                                      "8 columns; these files belong to ABAW1/ABAW2 (7 classes): pass that --edition")
+    make_truth_and_predictions(tmp_path / "a", "abaw1", "au", n_videos=1)
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.load_ground_truth(tmp_path / "a" / "data", "au", edition="abaw6")
+    assert str(caught.value).endswith("these files belong to an edition with 8 AUs: pass that --edition")
+    eight = scoring.load_ground_truth(tmp_path / "a" / "data", "au", edition="abaw2")
+    assert eight.notes == ["this ABAW2 copy carries 8-AU files; scored on those 8 AUs"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FormatError) as caught:
+        scoring.read_submission(tmp_path / "empty", track_spec("abaw2", "va"))
+    assert str(caught.value) == (f"{tmp_path / 'empty'}: expected a per-video folder of <video>.txt files or an "
+                                 "image_location file, found a folder with no .txt file")

@@ -272,6 +272,13 @@ EXACT_MESSAGES = [
      "expected an integer (an integer class id 0-6), found '1.5'"),
     (VA, "-inf,nan\n0.1,0.2\n", 1, "expected the header 'valence,arousal', found a data row '-inf,nan' "
      "(the header line is missing)"),
+    (VA, "inf,0.5\n0.1,0.2\n", 1, "expected the header 'valence,arousal', found a data row 'inf,0.5' "
+     "(the header line is missing)"),
+    (VA, "a/b,c\n0.1,0.2\n", 1, "expected the header 'valence,arousal', found 'a/b,c'"),
+    (VA, "valence,arousal\n0.1,-Infinity\n", 2, "expected a finite number (a number in [-1, 1]), found '-Infinity'"),
+    (EXPR, EXPR.header + "\n1\n99999999999999999999\n", 3, "expected an integer class id 0-6, found '99999999999999999999'"),
+    (EXPR, EXPR8.header + "\n1\n", 1, f"expected the header {EXPR.header!r}, found {EXPR8.header!r} "
+     "(that header is the 8-column EXPR one)"),
 ]
 
 
@@ -363,3 +370,10 @@ def test_runs_of_no_rows_are_empty():
     empty = formats.LocatedRows(Path("x.txt"), [], np.array([], dtype=str), np.zeros(0, np.int64), None)
     videos, starts, ends = empty.runs()
     assert videos == [] and starts.dtype == np.int64 and starts.size == 0 and list(zip(videos, starts, ends)) == []
+
+
+def test_an_image_location_header_of_another_edition_names_it(tmp_path):
+    path = write(tmp_path, "il.txt", f"image_location,{EXPR8.header}\nv/00001.jpg,1\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_image_location(path, EXPR, edition_hint="--edition abaw2 uses 7 classes")
+    assert str(caught.value).endswith("(that header is the 8-column EXPR one; --edition abaw2 uses 7 classes)")

@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo test test-all bench mutate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,5 +30,24 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PYTEST) benchmarks -q -o python_files='bench_*.py' -p no:cacheprovider --benchmark-disable-gc
 
+# Mutation testing (not part of `make test`): the scoring modules whole, and the data layer's
+# label, split and augmentation functions. Override MUTANTS to run one module, e.g.
+# `make mutate MUTANTS='abawbench.metrics.*'`. Takes tens of minutes: see README.md.
+MUTANTS ?= 'abawbench.metrics.*' 'abawbench.formats.*' 'abawbench.scoring.*' 'abawbench.tracks.*' \
+	'abawbench.atomic.*' \
+	'abawbench.data.affwild2.x_has_label*' 'abawbench.data.affwild2.x_frames_of*' \
+	'abawbench.data.affwild2.x_shared_*' 'abawbench.data.affwild2.x_subject_group*' \
+	'abawbench.data.affwild2.x__label_histogram*' 'abawbench.data.affwild2.x_holdout_split*' \
+	'abawbench.data.loading.x_augmentation_draws*' 'abawbench.data.loading.x__split_keys*' \
+	'abawbench.data.loading.x_crop_and_flip*' 'abawbench.data.loading.xǁ_AugmentedImagesǁ_corners*' \
+	'abawbench.data.mixing.x_valid_*' 'abawbench.data.mixing.x_thin_expr_positions*' \
+	'abawbench.data.mixing.x_*balance_weights*' 'abawbench.data.mixing.x_va_histogram_cells*' \
+	'abawbench.data.mixing.x__edges*'
+
+mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[mutate]' 2>&1 | grep -v "^WARNING: Location" || true
+	ABAWBENCH_MUTATE=1 $(BIN)/python -m mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/python tests/mutation_report.py $(MUTANTS)
+
 clean:
-	rm -rf $(VENV) demo .benchmarks .pytest_cache
+	rm -rf $(VENV) demo .benchmarks .pytest_cache mutants

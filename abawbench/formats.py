@@ -568,7 +568,7 @@ class LocatedRows:
 
     @property
     def run_ends(self) -> np.ndarray:
-        return np.append(self.run_starts[1:], len(self)).astype(np.int64)
+        return np.append(self.run_starts[1:], len(self)).astype(np.int64)[: len(self.run_starts)]
 
     def runs(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Consecutive rows of one video: ``(videos, starts, ends)``, rows ``starts[i]:ends[i]``."""

@@ -6,6 +6,31 @@ import pytest
 # test modules share small reference helpers (e.g. test_metrics.reference_ccc)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from examples_budget import MUTATING  # noqa: E402
+
+if MUTATING:
+    from hypothesis import Phase, settings
+
+    # one run per mutant: stop at the first failing example, no shrinking, no example database
+    settings.register_profile("mutate", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None,
+                              deadline=None)
+    settings.load_profile("mutate")
+
+
+@pytest.hookimpl(trylast=True)  # after -m has deselected: `-m "not gpu"` never imports torch here
+def pytest_collection_modifyitems(config, items):
+    """Skip ``gpu`` tests where CUDA is absent (torch is imported only when such a test is selected)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache_folder(tmp_path_factory):
@@ -33,7 +58,35 @@ def synthetic_data(tmp_path_factory):
     from abawbench.data.synth import synthesize
 
     out = tmp_path_factory.mktemp("synthetic_data")
+    if MUTATING:
+        return out, _pristine_synthetic_copy(out)
     return out, synthesize(out, videos=10, frames=48, seed=5)
+
+
+def _pristine_synthetic_copy(out: Path) -> dict:
+    """Under ``make mutate`` every mutant's test run would synthesise the dataset again
+    (seconds each); the generator is not mutated, so it is made once per version of
+    synth.py and each run gets its own copy of it."""
+    import hashlib
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    from abawbench.data import synth
+    from abawbench.data.synth import synthesize
+
+    version = hashlib.sha1(Path(synth.__file__).read_bytes()).hexdigest()[:12]
+    pristine = Path(tempfile.gettempdir()) / f"abawbench-mutate-synthetic-{os.getuid()}-{version}"
+    if not pristine.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=pristine.name + ".", dir=pristine.parent))
+        synthesize(staging, videos=10, frames=48, seed=5)
+        try:
+            os.rename(staging, pristine)
+        except OSError:  # another run got there first
+            shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(pristine, out, dirs_exist_ok=True)
+    return json.loads((out / "manifest.json").read_text())
 
 
 @pytest.fixture

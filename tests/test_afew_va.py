@@ -112,3 +112,26 @@ def test_broken_json_and_missing_json(copy):
     (copy / "002" / "002.json").unlink()
     with pytest.raises(ValueError, match=r"002\.json: missing annotation file"):
         read_afew_va(copy)
+
+
+def test_hand_written_clip_is_scaled_by_the_published_definition(tmp_path):
+    """AFEW-VA's definition (Kossaifi et al. 2017): valence and arousal are integers in
+    [-10, 10]; Aff-Wild2's are in [-1, 1], so the value read is the integer / 10. Written
+    out here, not taken from the reader or the generator."""
+    root = tmp_path / "AFEW-VA"
+    clip = root / "001"
+    clip.mkdir(parents=True)
+    valence, arousal = [-10, 3, 10, 0], [5, -7, 0, -10]
+    xs, ys = np.meshgrid(np.linspace(20, 44, 17), np.linspace(18, 46, 4))
+    landmarks = np.stack([xs.ravel(), ys.ravel()], axis=1).tolist()  # 68 points inside a 64-px frame
+    frames = {}
+    for k, (v, a) in enumerate(zip(valence, arousal)):
+        Image.fromarray(np.full((64, 64, 3), 40 * k, dtype=np.uint8)).save(clip / f"{k:05d}.png")
+        frames[f"{k:05d}"] = {"valence": v, "arousal": a, "landmarks": landmarks}
+    (clip / "001.json").write_text(json.dumps({"actor": "someone", "video_id": "001", "frames": frames}))
+    table = read_afew_va(root, cache_dir=tmp_path / "crops").sort_values("frame")
+    assert table["frame"].tolist() == [1, 2, 3, 4]  # 00000.png is frame 1
+    assert table["valence"].tolist() == pytest.approx([-1.0, 0.3, 1.0, 0.0])
+    assert table["arousal"].tolist() == pytest.approx([0.5, -0.7, 0.0, -1.0])
+    assert table["afew_valence"].tolist() == valence and table["afew_arousal"].tolist() == arousal
+    assert (table["expr"] == -1).all()  # AFEW-VA has no expression label

@@ -143,3 +143,37 @@ def test_box_outside_image(copy, edit_line):
     edit_line(path, index, lambda line: _edit_field(line, 3, "4000"))
     with pytest.raises(ValueError, match=rf"validation\.csv:{index + 1}: face box .* not inside"):
         read_affectnet(copy, "validation")
+
+
+# AffectNet's published order (Mollahosseini et al. 2017) and Aff-Wild2's EXPR header,
+# written out: classes 7-10 (Contempt, None, Uncertain, No-Face) have no Aff-Wild2 class.
+AFFECTNET_ORDER = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger",
+                   "Contempt", "None", "Uncertain", "No-Face")
+AFFWILD2_ORDER = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise")
+SAME_EMOTION = {"Neutral": "Neutral", "Happy": "Happiness", "Sad": "Sadness", "Surprise": "Surprise",
+                "Fear": "Fear", "Disgust": "Disgust", "Anger": "Anger"}
+
+
+def test_hand_written_csv_maps_each_published_class_and_drops_the_rest(tmp_path):
+    root = tmp_path / "AffectNet"
+    (root / "Manually_Annotated_file_lists").mkdir(parents=True)
+    (root / "Manually_Annotated_Images" / "7").mkdir(parents=True)
+    landmarks = ";".join(f"{10 + k % 20}.0;{10 + k // 4}.0" for k in range(68))
+    lines = [",".join(AFFECTNET_COLUMNS)]
+    for expression in range(11):
+        name = f"7/face_{expression}.jpg"
+        Image.fromarray(np.full((40, 40, 3), 20 * expression, dtype=np.uint8)).save(
+            root / "Manually_Annotated_Images" / name)
+        valence, arousal = ("-2", "-2") if expression == 3 else (f"{expression / 20:.2f}", "-0.25")
+        lines.append(f"{name},5,6,24,28,{landmarks},{expression},{valence},{arousal}")
+    (root / "Manually_Annotated_file_lists" / "training.csv").write_text("\n".join(lines) + "\n")
+    table = read_affectnet(root, "training", cache_dir=tmp_path / "crops")
+    by_image = dict(zip(table["image"], table["expr"].astype(int)))
+    assert sorted(by_image) == [f"7/face_{k}.jpg" for k in range(7)]  # 7-10 dropped
+    for expression, name in enumerate(AFFECTNET_ORDER[:7]):
+        assert by_image[f"7/face_{expression}.jpg"] == AFFWILD2_ORDER.index(SAME_EMOTION[name]), name
+    assert table.attrs["dropped"] == {7: 1, 8: 1, 9: 1, 10: 1}
+    surprise = table[table["image"] == "7/face_3.jpg"].iloc[0]
+    assert surprise["valence"] == -5 and surprise["arousal"] == -5  # AffectNet's -2: no VA label
+    happy = table[table["image"] == "7/face_1.jpg"].iloc[0]
+    assert happy["valence"] == pytest.approx(0.05) and happy["arousal"] == pytest.approx(-0.25)

@@ -39,27 +39,92 @@ def test_check_reports_exactly_the_manifest(synthetic_data, layout):
 
 def test_index_rows_labels_and_quirks(synthetic_data):
     out, manifest = synthetic_data
-    table = affwild2.index(out / "affwild2_abaw2", cache=False)
+    root = out / "affwild2_abaw2"
+    table = affwild2.index(root, cache=False)
     planted = manifest["affwild2_abaw2"]
-    video = next(v for v, e in planted["videos"].items() if e["missing_crops"])
-    rows = table[table["video"] == video]
-    assert rows["frame"].tolist() == list(range(1, len(rows) + 1))
-    missing = set(planted["videos"][video]["missing_crops"])
-    assert set(rows.loc[~rows["has_crop"], "frame"]) >= missing
-    assert rows.loc[rows["frame"] == 1, "path"].item() == f"cropped_aligned/{video}/00001.jpg"
-    # the label of line k is the label of frame k: compare with the file itself
-    track_folder = out / "affwild2_abaw2" / "annotations" / "VA_Set"
-    split = planted["videos"][video]["split"]
-    va_file = track_folder / ("Train_Set" if split == "train" else "Validation_Set") / f"{video}.txt"
-    if va_file.exists():
-        lines = va_file.read_text().splitlines()[1:]
-        first = [float(x) for x in lines[0].split(",")]
-        row = rows.iloc[0]
-        if first[0] != -5:
-            assert row["valence"] == pytest.approx(first[0]) and row["arousal"] == pytest.approx(first[1])
-    shared = table[table["shared"]]["video"].unique().tolist()
-    assert set(shared) >= set(planted["shared_videos"]["train"])
+    for video, entry in planted["videos"].items():
+        rows = table[table["video"] == video]
+        assert rows["frame"].tolist() == list(range(1, len(rows) + 1))
+        # no crop: the planted gaps, and the annotation lines past the video's last frame
+        without_crop = set(entry["missing_crops"]) | set(range(entry["frames"] + 1, len(rows) + 1))
+        assert set(rows.loc[~rows["has_crop"], "frame"]) == without_crop, video
+        assert rows.loc[rows["frame"] == 1, "path"].item() == f"cropped_aligned/{video}/00001.jpg"
+    # the label of line k is the label of frame k: every VA line, read here by hand
+    for video, entry in planted["videos"].items():
+        if "va" not in entry["tracks"]:
+            continue
+        folder = "Train_Set" if entry["split"] == "train" else "Validation_Set"
+        lines = (root / "annotations" / "VA_Set" / folder / f"{video}.txt").read_text().splitlines()[1:]
+        pairs = np.array([[float(x) for x in line.split(",")] for line in lines])
+        rows = table[table["video"] == video].iloc[: len(pairs)]
+        invalid = (pairs == -5).any(axis=1)
+        assert (rows["valence"].to_numpy()[invalid] == -5).all() and (rows["arousal"].to_numpy()[invalid] == -5).all()
+        assert rows["valence"].to_numpy()[~invalid] == pytest.approx(pairs[~invalid, 0], abs=1e-6)
+        assert rows["arousal"].to_numpy()[~invalid] == pytest.approx(pairs[~invalid, 1], abs=1e-6)
+    shared = set(table[table["shared"]]["video"].unique().tolist())
+    assert shared == set(planted["shared_videos"]["train"]) | set(planted["shared_videos"]["validation"])
     assert table["expr"].dtype == np.int8 and table["valence"].dtype == np.float32
+
+
+def write_annotations(root, track, split_folder, files):
+    """Hand-written annotation files: ``files[video]`` is a list of data lines."""
+    headers = {"expr": "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise", "va": "valence,arousal",
+               "au": "AU1,AU2,AU4,AU6,AU7,AU10,AU12,AU15,AU23,AU24,AU25,AU26"}
+    folder = root / "annotations" / f"{track.upper()}_Set" / split_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for video, lines in files.items():
+        (folder / f"{video}.txt").write_text("\n".join([headers[track]] + lines) + "\n")
+
+
+def write_crops(root, video, frames):
+    folder = root / "cropped_aligned" / video
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in frames:
+        (folder / f"{frame:05d}.jpg").write_bytes(b"\xff\xd8 a stand-in JPEG \xff\xd9")
+
+
+def test_minus_five_in_one_va_column_invalidates_the_whole_frame(tmp_path):
+    write_annotations(tmp_path, "va", "Train_Set", {"v": ["0.2,-5", "-5,0.3", "0.4,0.5", "-5,-5", "-1,1"]})
+    table = affwild2.build_index(tmp_path)
+    assert table["valence"].tolist() == [-5, -5, pytest.approx(0.4), -5, -1]
+    assert table["arousal"].tolist() == [-5, -5, pytest.approx(0.5), -5, 1]
+    assert affwild2.has_label(table, "va").tolist() == [False, False, True, False, True]
+    assert affwild2.frames_of(table, "va", with_crop=False)["frame"].tolist() == [3, 5]
+
+
+def test_minus_one_in_one_au_column_invalidates_the_whole_frame(tmp_path):
+    write_annotations(tmp_path, "au", "Train_Set", {"v": ["1,0,0,0,0,0,0,0,0,0,0,-1", ",".join(["0"] * 12),
+                                                          "-1," + ",".join(["1"] * 11)]})
+    table = affwild2.build_index(tmp_path)
+    assert affwild2.has_label(table, "au").tolist() == [False, True, False]
+    assert (table.iloc[0][[f"AU{n}" for n in (1, 2, 26)]] == -1).all()
+
+
+def test_check_counts_the_usual_extra_line_apart_from_problems(tmp_path):
+    write_crops(tmp_path, "usual", range(1, 6))
+    write_crops(tmp_path, "longer", range(1, 6))
+    write_annotations(tmp_path, "expr", "Train_Set", {"usual": ["0"] * 6, "longer": ["1"] * 8})
+    report = affwild2.check(tmp_path)
+    differences = {(m["video"], m["difference"]) for m in report["count_mismatches"]}
+    assert differences == {("usual", 1), ("longer", 3)}
+    assert report["problems"] == 1  # only the 8-line file: 6 lines for 5 crops is the organisers' count
+    write_crops(tmp_path, "usual", [7])  # a gap at frame 6, and now 6 lines for a last crop of 7
+    report = affwild2.check(tmp_path)
+    assert report["crops"]["missing_by_video"] == {"usual": [6]}
+    assert report["problems"] == 1 + 1 + 1  # the gap, the 6-for-7 file, the 8-for-5 file
+
+
+def test_check_problem_total_is_the_manifests(synthetic_data):
+    out, manifest = synthetic_data
+    for layout in ("affwild2_abaw2", "affwild2_abaw6"):
+        planted = manifest[layout]
+        unusual = 0
+        for video, entry in planted["videos"].items():
+            present = [f for f in range(1, entry["frames"] + 1) if f not in set(entry["missing_crops"])]
+            unusual += sum(1 for lines in entry["annotation_lines"].values() if lines - present[-1] != 1
+                           and lines != present[-1])
+        expected = planted["totals"]["missing_crops"] + planted["totals"]["corrupt_crops"] + unusual
+        assert affwild2.check(out / layout)["problems"] == expected, layout
 
 
 def test_index_cache_is_used_and_rebuilt_when_annotations_change(synthetic_data, tmp_path):
@@ -100,7 +165,28 @@ def test_holdout_is_video_disjoint_keeps_subjects_together_and_is_deterministic(
     assert affwild2.holdout_split(table, "expr", fraction=0.3, seed=1) == (train, dev)
 
 
-def test_holdout_label_distribution_is_closer_than_a_random_pick():
+def test_holdout_keeps_left_and_right_together_for_every_seed():
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    names = [f"{i}-30-640x480" for i in range(12)]
+    names += [f"{p}-60-1280x720_{side}" for p in range(5) for side in ("left", "right")]
+    rows = [pd.DataFrame({"video": name, "frame": np.arange(1, 61), "expr": rng.integers(0, 7, 60).astype(np.int8),
+                          "has_crop": True, "split_expr": "train"}) for name in names]
+    table = pd.concat(rows, ignore_index=True)
+    for seed in range(50):
+        train, dev = affwild2.holdout_split(table, "expr", fraction=0.3, seed=seed)
+        assert set(train) | set(dev) == set(names) and not set(train) & set(dev)
+        for pair in range(5):
+            left, right = f"{pair}-60-1280x720_left", f"{pair}-60-1280x720_right"
+            assert (left in dev) == (right in dev), (seed, pair)
+    assert affwild2.subject_group("10-60-1280x720_left") == affwild2.subject_group("10-60-1280x720_right")
+    assert affwild2.subject_group("video10_1") == "video10_1"
+
+
+def test_holdout_label_distribution_beats_most_random_picks():
+    """The greedy search against 300 random video-disjoint hold-outs of the same size: its
+    label distribution must be closer (L1) to the whole train set's than a clear majority."""
     import pandas as pd
 
     rng = np.random.default_rng(0)
@@ -110,13 +196,18 @@ def test_holdout_label_distribution_is_closer_than_a_random_pick():
         rows.append(pd.DataFrame({"video": f"v{v}", "frame": np.arange(1, 201), "expr": labels.astype(np.int8),
                                   "has_crop": True, "split_expr": "train"}))
     table = pd.concat(rows, ignore_index=True)
+    counts = np.stack([np.bincount(table.loc[table["video"] == f"v{v}", "expr"], minlength=7) for v in range(40)])
+    overall = counts.sum(axis=0) / counts.sum()
+
+    def gap(videos):
+        picked = counts[[int(v[1:]) for v in videos]].sum(axis=0)
+        return np.abs(picked / picked.sum() - overall).sum()
+
     train, dev = affwild2.holdout_split(table, "expr", fraction=0.2, seed=0)
-    overall = np.bincount(table["expr"], minlength=7) / len(table)
-    dev_distribution = np.bincount(table[table["video"].isin(dev)]["expr"], minlength=7)
-    gap = np.abs(dev_distribution / dev_distribution.sum() - overall).sum()
-    random_dev = [f"v{i}" for i in rng.permutation(40)[: len(dev)]]
-    random_distribution = np.bincount(table[table["video"].isin(random_dev)]["expr"], minlength=7)
-    assert gap < np.abs(random_distribution / random_distribution.sum() - overall).sum()
+    random_gaps = np.array([gap([f"v{i}" for i in rng.permutation(40)[: len(dev)]]) for _ in range(300)])
+    beaten = (gap(dev) < random_gaps).mean()
+    assert len(dev) == 8  # 20% of 40 equal-sized videos
+    assert beaten > 0.9, beaten
 
 
 def test_splits_round_trip_as_plain_lists(tmp_path):
@@ -251,3 +342,98 @@ def test_cli_dev_fraction_default_is_the_library_default():
 
     fraction = next(p for p in data_splits.params if p.name == "fraction")
     assert fraction.default == affwild2.DEV_FRACTION  # the CLI keeps a literal so --help stays import-light
+
+
+def _train_table(videos, has_crop=True, **extra):
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    rows = [pd.DataFrame({"video": name, "frame": np.arange(1, 41), "expr": rng.integers(0, 7, 40).astype(np.int8),
+                          "valence": np.float32(-5), "arousal": np.float32(-5),
+                          "has_crop": has_crop(name) if callable(has_crop) else has_crop,
+                          "split_expr": "train", "split_va": "", **extra}) for name in videos]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_holdout_arguments_are_checked_with_clear_errors():
+    table = _train_table([f"v{i}" for i in range(10)])
+    for fraction in (0, 1, 1.5, -0.1):
+        with pytest.raises(affwild2.DatasetError, match="^fraction must be between 0 and 1$"):
+            affwild2.holdout_split(table, "expr", fraction=fraction)
+    with pytest.raises(affwild2.DatasetError, match="^no labelled VA train frames to split$"):
+        affwild2.holdout_split(table, "va")
+    with pytest.raises(affwild2.DatasetError, match="^no labelled VA/AU train frames to split$"):
+        affwild2.holdout_split(table.assign(AU1=np.int8(-1), split_au=""), ("va", "au"))
+
+
+def test_holdout_counts_labelled_frames_without_a_crop_and_defaults_to_seed_zero():
+    # the hold-out splits videos by their labels; a video whose crops are all missing is
+    # still a train video and must land on one side
+    names = [f"v{i}" for i in range(10)]
+    table = _train_table(names, has_crop=lambda name: name not in ("v3", "v7"))
+    train, dev = affwild2.holdout_split(table, "expr", fraction=0.3)
+    assert sorted(train + dev) == sorted(names)
+    assert (train, dev) == affwild2.holdout_split(table, "expr", fraction=0.3, seed=0)
+    assert any(affwild2.holdout_split(table, "expr", fraction=0.3, seed=s) != (train, dev) for s in (1, 2, 3))
+
+
+def test_shared_frames_need_both_tracks_in_the_split():
+    import pandas as pd
+
+    table = pd.DataFrame({"video": ["both", "both", "mixed", "mixed"], "frame": [1, 2, 1, 2],
+                          "expr": np.array([1, 2, 3, 4], np.int8), "valence": np.float32([0.1, 0.2, 0.3, 0.4]),
+                          "arousal": np.float32([0.1, 0.2, 0.3, 0.4]),
+                          "split_expr": ["train", "train", "train", "train"],
+                          "split_va": ["train", "train", "validation", "validation"]})
+    assert affwild2.shared_frames(table, "train")["video"].tolist() == ["both", "both"]
+    assert affwild2.shared_frames(table, "validation").empty
+    assert affwild2.shared_videos(table, "train") == ["both"]
+
+
+def test_frames_of_keeps_labelled_frames_with_a_crop_of_the_chosen_videos():
+    import pandas as pd
+
+    table = pd.DataFrame({"video": ["a", "a", "a", "b", "b"], "frame": [1, 2, 3, 1, 2],
+                          "expr": np.array([1, -1, 2, 3, 4], np.int8), "has_crop": [True, True, False, True, True],
+                          "split_expr": ["train"] * 3 + ["validation"] * 2})
+    assert affwild2.frames_of(table, "expr")[["video", "frame"]].values.tolist() == [["a", 1], ["b", 1], ["b", 2]]
+    assert affwild2.frames_of(table, "expr", with_crop=False)["frame"].tolist() == [1, 3, 1, 2]
+    assert affwild2.frames_of(table, "expr", videos=["b"])["frame"].tolist() == [1, 2]
+    assert affwild2.frames_of(table, "expr", split="train")["frame"].tolist() == [1]
+    assert affwild2.frames_of(table, "expr", videos=["a"], split="train", with_crop=False)["frame"].tolist() == [1, 3]
+
+
+def test_label_histograms_by_hand():
+    import pandas as pd
+
+    expr = pd.DataFrame({"expr": np.array([0, 7, 7, 3], np.int8)})
+    assert affwild2._label_histogram(expr, "expr").tolist() == [1, 0, 0, 1, 0, 0, 0, 2]  # 8 classes
+    # a 4 × 4 grid over [-1, 1]: cell edges at -0.5, 0, 0.5; 1 falls in the last cell
+    va = pd.DataFrame({"valence": [-1.0, -0.6, 0.0, 0.49, 1.0], "arousal": [-1.0, 0.2, -0.1, 0.6, 1.0]})
+    expected = np.zeros(16)
+    for v_cell, a_cell in [(0, 0), (0, 2), (2, 1), (2, 3), (3, 3)]:
+        expected[v_cell * 4 + a_cell] += 1
+    assert affwild2._label_histogram(va, "va").tolist() == expected.tolist()
+    aus = pd.DataFrame({"AU1": [1, 0, 0, -1], "AU2": [1, 1, 0, 0]})
+    assert affwild2._label_histogram(aus, "au").tolist() == [1, 2, 2]  # positives per AU, then frames with none
+
+
+def test_holdout_is_deterministic_and_a_joint_one_takes_its_share_of_every_track():
+    import pandas as pd
+
+    rng = np.random.default_rng(6)
+    rows = []
+    for i in range(30):
+        n = 40
+        rows.append(pd.DataFrame({"video": f"v{i}", "frame": np.arange(1, n + 1),
+                                  "expr": rng.integers(0, 7, n).astype(np.int8),
+                                  "valence": rng.uniform(-1, 1, n).astype(np.float32),
+                                  "arousal": rng.uniform(-1, 1, n).astype(np.float32), "has_crop": True,
+                                  "split_expr": "train", "split_va": "train"}))
+    table = pd.concat(rows, ignore_index=True)
+    for seed in (0, 3):
+        assert affwild2.holdout_split(table, "expr", 0.3, seed) == affwild2.holdout_split(table, "expr", 0.3, seed)
+    assert affwild2.holdout_split(table) == affwild2.holdout_split(table, "expr")  # EXPR by default
+    train, dev = affwild2.holdout_split(table, ("expr", "va"), fraction=0.3, seed=0)
+    # every video carries both labels on every frame: dev holds 30% of the frames, give or take a video
+    assert 0.3 <= len(dev) / 30 < 0.3 + 2 / 30

@@ -25,8 +25,28 @@ def run(monkeypatch):
     return invoke
 
 
-def test_there_are_at_least_thirty_kinds_of_broken_input():
-    assert len({case["name"] for case in CASES}) >= 30
+def test_every_broken_example_is_a_case_and_their_count_is_the_readmes():
+    import re
+
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    claimed = int(re.search(r"each has an example in `submissions/broken/`, (\d+) in all", readme).group(1))
+    assert len(CASES) == len({case["name"] for case in CASES}) == claimed
+    # every example on disk is a case that test_broken_submission_exits_2_naming_file_and_line runs
+    on_disk = {p.name for p in (EXAMPLES / "broken").iterdir() if p.name != "cases.json"}
+    assert {Path(case["path"]).name for case in CASES} == on_disk
+
+
+def test_seed_option_reaches_the_bootstrap(run, tmp_path):
+    intervals = {}
+    for seed in ("0", "1", "1"):
+        out = tmp_path / f"va-{seed}.json"
+        result = run("score", "valid/abaw2-va", "--data", "data/abaw2", "--track", "va", "--bootstrap", 300,
+                     "--seed", seed, "--json", out)
+        assert result.exit_code == 0, result.output
+        payload = json.loads(out.read_text())
+        assert payload["bootstrap"]["seed"] == int(seed)
+        intervals.setdefault(seed, []).append(payload["ci95"])
+    assert intervals["0"][0] != intervals["1"][0] and intervals["1"][0] == intervals["1"][1]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])

@@ -132,3 +132,28 @@ def test_box_outside_image_names_line(copy, edit_line):
     edit_line(copy / "label" / "label.lst", 0, widen)
     with pytest.raises(ValueError, match=r"label\.lst:1: face box .* not inside"):
         read_expw(copy)
+
+
+# ExpW's published label order (Zhang et al., "From Facial Expression Recognition to
+# Interpersonal Relation Prediction", label.lst) and Aff-Wild2's EXPR header, written out.
+EXPW_ORDER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+AFFWILD2_ORDER = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise")
+SAME_EMOTION = {"angry": "Anger", "disgust": "Disgust", "fear": "Fear", "happy": "Happiness", "sad": "Sadness",
+                "surprise": "Surprise", "neutral": "Neutral"}
+
+
+def test_hand_written_label_file_maps_each_published_class(tmp_path):
+    root = tmp_path / "ExpW"
+    (root / "label").mkdir(parents=True)
+    (root / "image" / "origin").mkdir(parents=True)
+    lines = []
+    for label in range(7):
+        name = f"picture_{label}.jpg"
+        Image.fromarray(np.full((48, 40, 3), 30 * label, dtype=np.uint8)).save(root / "image" / "origin" / name)
+        lines.append(f"{name} 0 4 6 30 40 0.9 {label}")  # image face_id top left right bottom confidence label
+    (root / "label" / "label.lst").write_text("\n".join(lines) + "\n")
+    table = read_expw(root, cache_dir=tmp_path / "crops")
+    by_image = dict(zip(table["image"], table["expr"].astype(int)))
+    for label, name in enumerate(EXPW_ORDER):
+        assert by_image[f"picture_{label}.jpg"] == AFFWILD2_ORDER.index(SAME_EMOTION[name]), name
+    assert dict(zip(table["image"], table["expw_label"].astype(int))) == {f"picture_{k}.jpg": k for k in range(7)}

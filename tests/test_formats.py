@@ -11,6 +11,8 @@ from abawbench import formats
 from abawbench.formats import FormatError
 from abawbench.tracks import track_spec
 
+from examples_budget import examples
+
 VA = track_spec("abaw2", "va")
 EXPR = track_spec("abaw2", "expr")
 AU = track_spec("abaw2", "au")
@@ -107,7 +109,7 @@ va_rows = st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=1, ma
 spacing = st.sampled_from(["", " ", "  "])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(va_rows, spacing, st.sampled_from(["\n", "\r\n"]), st.booleans())
 def test_fast_and_slow_parsers_agree_on_valid_va(rows, space, newline, bom):
     body = newline.join(f"{v:.4f},{space}{a:.6g}" for v, a in rows)
@@ -118,7 +120,7 @@ def test_fast_and_slow_parsers_agree_on_valid_va(rows, space, newline, bom):
     assert np.array_equal(fast, slow)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.lists(st.integers(0, 1), min_size=12, max_size=12), min_size=1, max_size=40))
 def test_fast_and_slow_parsers_agree_on_valid_au(rows):
     body = "\n".join(",".join(map(str, row)) for row in rows).encode()
@@ -150,7 +152,7 @@ BREAKING = [
 ]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(BREAKING), st.integers(1, 30), st.sampled_from(["\n", "\r\n"]))
 def test_breaking_mutations_are_caught_with_file_and_line(tmp_path, mutation, row, newline):
     from abawbench.scoring import Expected, Submission, align
@@ -167,7 +169,7 @@ def test_breaking_mutations_are_caught_with_file_and_line(tmp_path, mutation, ro
     assert str(caught.value).startswith(str(path)), name
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(1, 30), spacing, st.sampled_from(["\n", "\r\n"]), st.booleans(), st.integers(0, 3))
 def test_harmless_mutations_parse_to_the_same_values(tmp_path, row, space, newline, bom, trailing):
     lines = _valid_va_file()
@@ -180,7 +182,7 @@ def test_harmless_mutations_parse_to_the_same_values(tmp_path, row, space, newli
     assert np.array_equal(formats.read_prediction(path, VA), formats.read_prediction(clean, VA))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.lists(st.sampled_from(["0", "1", "7", "-1", "12", " 3"]), min_size=3, max_size=3),
                 min_size=1, max_size=30))
 def test_integer_fast_paths_agree_with_the_slow_parser(rows):
@@ -193,3 +195,186 @@ def test_integer_fast_paths_agree_with_the_slow_parser(rows):
     assert fast is None or np.array_equal(fast, slow)
     if all(cell in ("0", "1", "7") for row in rows for cell in row):
         assert fast is not None and np.array_equal(fast, slow)
+
+
+def test_frame_numbers_start_at_one(tmp_path):
+    """cropped_aligned names frames 00001.jpg onwards: 00000.jpg is no frame of any video."""
+    header = "image_location,valence,arousal\n"
+    first = write(tmp_path, "ok.txt", header + "video_a/00001.jpg,0.1,0.2\nvideo_b/99999.jpg,0.3,0.4\n")
+    assert formats.read_image_location(first, VA).frames.tolist() == [1, 99999]
+    zero = write(tmp_path, "zero.txt", header + "video_a/00001.jpg,0.1,0.2\nvideo_b/00000.jpg,0.1,0.2\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_image_location(zero, VA)
+    assert caught.value.line == 3 and "'video_b/00000.jpg'" in str(caught.value)
+    assert "a frame number of 1 or more" in str(caught.value)
+
+
+# ------------------------------------------- annotation and video-list readers, edge by edge
+
+
+def test_annotation_reader_checks_the_header_against_a_spec(tmp_path):
+    seven = write(tmp_path, "e7.txt", EXPR.header + "\n0\n6\n-1\n")
+    spec, columns, values = formats.read_annotation(seven)  # no spec: the header decides
+    assert spec.track == "expr" and columns == EXPR.columns and spec.columns == EXPR.columns
+    assert values[:, 0].tolist() == [0, 6, -1]
+    assert formats.read_annotation(seven, EXPR)[2][:, 0].tolist() == [0, 6, -1]
+    for other in (EXPR8, VA):  # same track, other classes; other track
+        with pytest.raises(FormatError) as caught:
+            formats.read_annotation(seven, other)
+        assert str(caught.value) == f"{seven}:1: expected the header {other.header!r}, found {EXPR.header!r}"
+    with pytest.raises(FormatError) as caught:  # the 7-class header admits 0-6 only
+        formats.read_annotation(write(tmp_path, "e7bad.txt", EXPR.header + "\n0\n7\n"))
+    assert caught.value.path == tmp_path / "e7bad.txt" and caught.value.line == 3
+    assert str(caught.value).endswith("expected an integer class id 0-6, or -1 for an invalid frame, found '7'")
+
+
+def test_unknown_annotation_header_is_quoted_and_shortened(tmp_path):
+    path = write(tmp_path, "x.txt", "happy,sad\n1\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_annotation(path)
+    assert str(caught.value) == f"{path}:1: expected an EXPR, VA or AU annotation header, found 'happy,sad'"
+    long_header = ",".join(f"column{i:03d}" for i in range(30))  # 299 characters
+    with pytest.raises(FormatError) as caught:
+        formats.read_annotation(write(tmp_path, "long.txt", long_header + "\n1\n"))
+    assert caught.value.found == repr(long_header[:119] + "…")  # at most 120 characters shown
+
+
+def test_video_list_reader_edges(tmp_path):
+    assert formats.read_video_list(write(tmp_path, "one.txt", "video10_1\n")) == {"video10_1": None}
+    spaced = write(tmp_path, "spaced.txt", "1-30-1280x720 \n video10_1 , 300 \n")
+    assert formats.read_video_list(spaced) == {"1-30-1280x720": None, "video10_1": 300}
+    odd = formats.read_video_list(write(tmp_path, "odd.txt", b"v1\ncaf\xe9\n"))  # not UTF-8: replaced, not fatal
+    assert list(odd) == ["v1", "caf\ufffd"]
+    cases = [("a\n\nb\n", 2, "a video name", "an empty line"),
+             ("a\nb,1,2\n", 2, "'video' or 'video,frames'", "'b,1,2'"),
+             ("a\nb,x\n", 2, "'video' or 'video,frames'", "'b,x'"),
+             ("a\nb,300\na,5\n", 3, "each video once", "'a' again")]
+    for content, line, expected, found in cases:
+        path = write(tmp_path, "list.txt", content)
+        with pytest.raises(FormatError) as caught:
+            formats.read_video_list(path)
+        assert str(caught.value) == f"{path}:{line}: expected {expected}, found {found}", content
+
+
+# The whole message for each kind of refusal: file, line, what was expected, what was found.
+EXACT_MESSAGES = [
+    (EXPR, "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise\n1\n1,2\n", 3,
+     "expected 1 comma-separated value (an integer class id 0-6), found 2 in '1,2'"),
+    (VA, "valence,arousal\n0.1,0.2\n0.1\n", 3, "expected 2 comma-separated values (a number in [-1, 1]), found 1 in '0.1'"),
+    (VA, "valence,arousal\n0.1,-inf\n", 2, "expected a finite number (a number in [-1, 1]), found '-inf'"),
+    (VA, "valence,arousal\n0.1,+NaN\n", 2, "expected a finite number (a number in [-1, 1]), found '+NaN'"),
+    (VA, "valence,arousal\n0.1,abc\n", 2, "expected a number (a number in [-1, 1]), found 'abc'"),
+    (VA, "valence,arousal\n0.1,\n", 2, "expected a number (a number in [-1, 1]), found an empty field"),
+    (VA, "valence,arousal\n0.1,0.2\n\n0.3,0.4\n", 3, "expected a row of a number in [-1, 1], found an empty line"),
+    (VA, b"valence,arousal\n0.1,0.2\n\xff,0\n", 3, "expected UTF-8 text, found bytes that are not UTF-8"),
+    (VA, "valence,arousal\n 0.5 , 2\n", 2, "expected a number in [-1, 1], found ' 0.5 , 2'"),
+    (EXPR, "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise\n1\n1.5\n", 3,
+     "expected an integer (an integer class id 0-6), found '1.5'"),
+    (VA, "-inf,nan\n0.1,0.2\n", 1, "expected the header 'valence,arousal', found a data row '-inf,nan' "
+     "(the header line is missing)"),
+    (VA, "inf,0.5\n0.1,0.2\n", 1, "expected the header 'valence,arousal', found a data row 'inf,0.5' "
+     "(the header line is missing)"),
+    (VA, "a/b,c\n0.1,0.2\n", 1, "expected the header 'valence,arousal', found 'a/b,c'"),
+    (VA, "valence,arousal\n0.1,-Infinity\n", 2, "expected a finite number (a number in [-1, 1]), found '-Infinity'"),
+    (EXPR, EXPR.header + "\n1\n99999999999999999999\n", 3, "expected an integer class id 0-6, found '99999999999999999999'"),
+    (EXPR, EXPR8.header + "\n1\n", 1, f"expected the header {EXPR.header!r}, found {EXPR8.header!r} "
+     "(that header is the 8-column EXPR one)"),
+]
+
+
+@pytest.mark.parametrize("spec, content, line, message", EXACT_MESSAGES)
+def test_refusals_say_file_line_expected_and_found(tmp_path, spec, content, line, message):
+    path = write(tmp_path, "p.txt", content)
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(path, spec)
+    assert str(caught.value) == f"{path}:{line}: {message}"
+
+
+def test_row_order_refusals_name_both_lines(tmp_path):
+    header = "image_location,valence,arousal\n"
+    cases = [("a/00001.jpg\na/00001.jpg\n", 3, "expected no duplicate rows, found 'a/00001.jpg' again (line 2)"),
+             ("a/00001.jpg\na/00003.jpg\na/00002.jpg\n", 4,
+              "expected frames of a video in increasing order (after 'a/00003.jpg'), found 'a/00002.jpg'"),
+             ("b/00001.jpg\na/00001.jpg\na/00002.jpg\nb/00002.jpg\n", 5,
+              "expected the rows of each video together (video 'b' began at line 2), found 'b/00002.jpg' after "
+              "other videos' rows"),
+             ("/00001.jpg\n", 2, "expected an image_location like 'video/00001.jpg' (5-digit frame number, as "
+              "cropped_aligned names the crops), found '/00001.jpg'")]
+    for rows, line, message in cases:
+        path = write(tmp_path, "il.txt", header + "".join(f"{r},0.1,0.2\n" for r in rows.splitlines()))
+        with pytest.raises(FormatError) as caught:
+            formats.read_image_location(path, VA)
+        assert str(caught.value) == f"{path}:{line}: {message}", rows
+
+
+def test_slow_path_keeps_integer_values_integer(tmp_path):
+    spaced = write(tmp_path, "e.txt", EXPR.header + "\n 1\n2 \n")  # spaces: the line-by-line parser
+    values = formats.read_prediction(spaced, EXPR)
+    assert values.dtype == np.int64 and values[:, 0].tolist() == [1, 2]
+
+
+def test_a_header_of_another_edition_names_it(tmp_path):
+    eight = write(tmp_path, "e8.txt", EXPR8.header + "\n7\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(eight, EXPR, "--edition abaw2 uses 7 classes")
+    assert str(caught.value).endswith("(that header is the 8-column EXPR one; --edition abaw2 uses 7 classes)")
+
+
+def test_quoted_text_is_cut_at_the_limit():
+    assert formats._quote("x" * 60) == repr("x" * 60)
+    assert formats._quote("x" * 61) == repr("x" * 59 + "…")
+
+
+IMAGE_LOCATION_MESSAGES = [
+    (b"", 2, "expected one row per frame after the header, found no rows"),
+    (b"a/00001.jpg,0.1,0.2\n\xffa/00002.jpg,0.1,0.2\n", 3, "expected UTF-8 text, found bytes that are not UTF-8"),
+    (b"a/00001.jpg,0.1,0.2\n   \na/00002.jpg,0.1,0.2\n", 3,
+     "expected an image_location like 'video/00001.jpg', found an empty line"),
+    (b"a/00001.jpg,0.1,0.2\n,0.1,0.2\n", 3, "expected an image_location like 'video/00001.jpg', found an empty first field"),
+    (b"a/00001.jpg,0.1,0.2\na/00002.jpg\n", 3, "expected 2 value(s) after the image_location, found 'a/00002.jpg'"),
+    (b"a/00001.jpg,0.1,0.2\na/00002.jpg, \n", 3, "expected 2 value(s) after the image_location, found an empty field"),
+    (b"a/00001.jpg,0.1,0.2\na/00002.jpg,-5,-5\n", 3, "expected a number in [-1, 1], found '-5,-5'"),
+]
+
+
+@pytest.mark.parametrize("body, line, message", IMAGE_LOCATION_MESSAGES)
+def test_image_location_refusals_say_file_line_expected_and_found(tmp_path, body, line, message):
+    path = write(tmp_path, "il.txt", b"image_location,valence,arousal\n" + body)
+    with pytest.raises(FormatError) as caught:
+        formats.read_image_location(path, VA)
+    assert str(caught.value) == f"{path}:{line}: {message}"
+
+
+def test_image_location_rows_keep_their_videos_and_frames(tmp_path):
+    path = write(tmp_path, "il.txt", "image_location,valence,arousal\nvideo10_1/00002.jpg, 0.1 ,0.2\n"
+                                     "10-60-1280x720_right/00010.jpg,-1,1\n")
+    rows = formats.read_image_location(path, VA)
+    assert rows.videos.tolist() == ["video10_1", "10-60-1280x720_right"] and rows.frames.dtype == np.int64
+    assert rows.frames.tolist() == [2, 10] and rows.values.tolist() == [[0.1, 0.2], [-1.0, 1.0]]
+    assert rows.runs()[0] == ["video10_1", "10-60-1280x720_right"]
+    template = formats.read_image_location(write(tmp_path, "t.txt", "image_location,valence,arousal\nv/00001.jpg,,\n"),
+                                           VA, template=True)
+    assert template.values is None and template.locations == ["v/00001.jpg"]
+
+
+def test_a_file_with_only_its_header_has_no_rows_of_the_tracks_shape(tmp_path):
+    va = formats.read_prediction(write(tmp_path, "va.txt", "valence,arousal\n"), VA)
+    assert va.shape == (0, 2) and va.dtype == np.float64
+    expr = formats.read_prediction(write(tmp_path, "e.txt", EXPR.header + "\n"), EXPR)
+    assert expr.shape == (0, 1) and expr.dtype == np.int64
+    au = formats.read_prediction(write(tmp_path, "a.txt", AU.header + "\n"), AU)
+    assert au.shape == (0, 12) and au.dtype == np.int64
+
+
+def test_runs_of_no_rows_are_empty():
+    empty = formats.LocatedRows(Path("x.txt"), [], np.zeros(0, np.int64), np.zeros(0, np.int64), None)
+    videos, starts, ends = empty.runs()
+    assert videos == [] and ends.dtype == np.int64 and ends.size == 0 and len(empty) == 0
+    assert empty.video_codes({}).size == 0
+
+
+def test_an_image_location_header_of_another_edition_names_it(tmp_path):
+    path = write(tmp_path, "il.txt", f"image_location,{EXPR8.header}\nv/00001.jpg,1\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_image_location(path, EXPR, edition_hint="--edition abaw2 uses 7 classes")
+    assert str(caught.value).endswith("(that header is the 8-column EXPR one; --edition abaw2 uses 7 classes)")

@@ -606,3 +606,80 @@ def test_drop_gapped_writes_every_frame_of_kept_windows(tmp_path):
         kept = set(frames[frames > 0].tolist())
         assert kept <= set(written)  # every frame of a kept window gets its prediction
     assert len(written) == len(set(written)) and 34 not in written
+
+
+# --------------------------------------------------------------------------------------
+# Augmentation draws: independence within an epoch and between flip and offsets
+# --------------------------------------------------------------------------------------
+
+
+def _draws_of(loader) -> list[tuple[int, int, bool]]:
+    return [(int(t), int(l), bool(f)) for batch in loader
+            for t, l, f in zip(batch["top"], batch["left"], batch["flipped"])]
+
+
+@pytest.mark.parametrize("how", ["sampler", "batch_sampler"])
+def test_repeated_draws_of_one_item_in_one_epoch_are_augmented_independently(tmp_path, how):
+    # One 134-px image: 23 × 23 offsets × 2 flips = 1058 augmentations. 200 independent
+    # draws hit about 1058·(1 − (1 − 1/1058)^200) ≈ 182 distinct ones; shared draws hit 1.
+    table = frame_table(tmp_path, [noise(134, seed=0)])
+    dataset = FrameDataset(table, train=True, seed=3)
+    if how == "sampler":
+        loader = make_loader(dataset, batch_size=50, workers=0, sampler=[0] * 200)
+    else:
+        loader = make_loader(dataset, None, workers=0, batch_sampler=[[0] * 50] * 4)
+    draws = _draws_of(loader)  # one pass: one epoch
+    assert len(draws) == 200 and loader.epoch == 1
+    assert len(set(draws)) > 150
+    assert 0.35 < np.mean([flip for _, _, flip in draws]) < 0.65
+
+
+def test_flip_is_independent_of_the_offsets(tmp_path):
+    # 16-px crops of a 16-px image resized to 19: offsets 0..3 on each axis. 4000 draws:
+    # each offset value ~1000 times, flipped about half of them (sd ≈ 0.016); each of the
+    # 16 (top, left) cells ~250 times (sd ≈ 15).
+    table = frame_table(tmp_path, [noise(16, seed=0)])
+    dataset = FrameDataset(table, size=16, train=True, seed=9)
+    batch = dataset.__getitems__([(epoch, 0) for epoch in range(4000)])
+    top, left, flip = batch["top"].numpy(), batch["left"].numpy(), batch["flipped"].numpy()
+    for offsets in (top, left):
+        for value in range(4):
+            chosen = offsets == value
+            assert chosen.sum() > 800
+            assert abs(flip[chosen].mean() - 0.5) < 0.08, (value, flip[chosen].mean())
+    cells = np.bincount(top * 4 + left, minlength=16)
+    assert np.abs(cells - 250).max() < 80, cells
+
+
+# --------------------------------------------------------------------------------------
+# CUDA paths (skipped by conftest.py where torch.cuda.is_available() is False)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+def test_normalize_on_cuda_equals_the_hand_computation():
+    pixels = torch.from_numpy(np.random.default_rng(5).integers(0, 256, size=(4, 3, 8, 6)).astype(np.uint8))
+    expected = (pixels.numpy().astype(np.float64) / 255.0 - np.array(IMAGENET.mean).reshape(3, 1, 1)) \
+        / np.array(IMAGENET.std).reshape(3, 1, 1)
+    for batch in (pixels, pixels.contiguous(memory_format=torch.channels_last), pixels.pin_memory()):
+        out = normalize_on_device(batch, device="cuda")
+        assert out.device.type == "cuda" and out.dtype == torch.float32 and out.shape == pixels.shape
+        np.testing.assert_allclose(out.cpu().numpy(), expected, atol=2e-6)
+    normalizer = InputNormalizer("ferplus").to("cuda")
+    hand = pixels.numpy().astype(np.float64) - np.array(FERPLUS.mean).reshape(3, 1, 1)
+    np.testing.assert_allclose(normalizer(pixels).cpu().numpy(), hand, atol=1e-4)
+    half = normalize_on_device(pixels, device="cuda", dtype=torch.float16)
+    np.testing.assert_allclose(half.float().cpu().numpy(), expected, atol=2e-2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_pins_memory_by_default_on_cuda_machines(tmp_path, workers):
+    table = frame_table(tmp_path, [grey(255, 32), grey(0, 32), grey(128, 32)])
+    loader = make_loader(FrameDataset(table, size=32, train=False), batch_size=3, workers=workers)
+    (batch,) = list(loader)
+    assert batch["image"].is_pinned()
+    out = normalize_on_device(batch["image"], device="cuda", non_blocking=True)
+    torch.cuda.synchronize()
+    white = (1 - np.array(IMAGENET.mean)) / np.array(IMAGENET.std)
+    np.testing.assert_allclose(out[0, :, 16, 16].cpu().numpy(), white, atol=0.02)

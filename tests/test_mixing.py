@@ -21,6 +21,8 @@ from abawbench.data.mixing import (
     va_histogram_cells,
 )
 
+from examples_budget import examples
+
 M = MISSING_VA
 
 
@@ -272,7 +274,7 @@ def test_expr_weights_are_inverse_class_counts():
         expr_balance_weights(np.array([0, -1]))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.integers(0, 7), min_size=1, max_size=200))
 def test_every_class_holds_equal_total_weight(labels):
     labels = np.asarray(labels)

@@ -149,6 +149,10 @@ def data_synth(out, preset, videos, frames, seed, force):
                               force=force)
     except TargetNotEmptyError as error:
         raise click.BadParameter(str(error), param_hint="OUT") from None
+    except OSError as error:  # unwritable parent, full disk: nothing was put in place
+        failure = click.ClickException(f"cannot write {out}: {error.strerror or error}; nothing was written")
+        failure.exit_code = EXIT_BAD_INPUT
+        raise failure from None
     report.print_synth(console, out, manifest)
 
 

@@ -566,7 +566,7 @@ def _wait_for_crops(parent: Path, name: str, process: subprocess.Popen) -> Path:
     raise AssertionError("no staging folder appeared")
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_an_interrupted_run_leaves_no_tree_a_later_command_trusts(tmp_path, how):
     target = tmp_path / "data"
     process = _start_synth(target, force=False)
@@ -620,6 +620,16 @@ def test_data_synth_cli(tmp_path):
         assert result.exit_code == 2, bad
         assert "Traceback" not in result.output
     assert not (tmp_path / "other").exists()
+
+
+def test_data_synth_cli_where_nothing_can_be_written(tmp_path):
+    """A parent that is a file (as root, a read-only folder would not stop the write)."""
+    (tmp_path / "file").write_text("x")
+    result = CliRunner().invoke(main, ["data", "synth", str(tmp_path / "file" / "data"), "--videos", "6",
+                                       "--frames", "30"])
+    assert result.exit_code == 2 and "cannot write" in result.output and "nothing was written" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 # ------------------------------------------------------------------ learnability (slow)

@@ -34,7 +34,7 @@ class SynthSize:
 #: ``large``: longer CPU runs.
 SIZES = {
     "test": SynthSize(12, 120, "the test suite: every quirk, a few seconds"),
-    "demo": SynthSize(72, 100, "the demo and the tiny baseline: 16+ validation videos per track"),
+    "demo": SynthSize(72, 100, "the demo and the tiny baseline: 14 validation videos per track"),
     "large": SynthSize(240, 200, "longer CPU runs"),
 }
 MIN_VIDEOS = 6

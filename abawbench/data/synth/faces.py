@@ -1,15 +1,15 @@
 """Drawing synthetic faces whose expression, valence and arousal are visible at 64 px.
 
-A face is a set of polygons and thick lines computed by :func:`face_geometry` (all in
-picture pixels) and painted by PIL on a canvas ``SUPERSAMPLE`` times larger, then
-reduced by averaging: that is the anti-aliasing, so a small change of a label moves
-edges by fractions of a pixel instead of not at all.
+A face is a set of polygons (lines are stroked into polygons too) computed by
+:func:`face_geometry` for all frames of a video at once, painted by PIL on a canvas
+``SUPERSAMPLE`` times larger and reduced by averaging: that is the anti-aliasing, so a
+small change of a label moves edges by fractions of a pixel instead of not at all.
 
 What each label draws (lengths are fractions of the face size ``s``):
 
 * **expression** (Aff-Wild2 class 0-7): the :data:`EXPRESSION_SHAPES` of mouth, eyes and
-  brows, plus wrinkles (anger furrows, disgust nose lines, happy cheek arcs), teeth in
-  open-mouthed classes and a wink for "Other";
+  brows, plus wrinkles (anger furrows, disgust nose lines, happy cheek arcs, the sad
+  grief and chin lines), teeth in open-mouthed classes and a wink for "Other";
 * **valence** in [-1, 1]: mouth-corner curvature (up to ±0.05 s at the corners), mouth
   width (±22 %), smile lines beside the mouth (> 0) or down-turned lines below the
   corners (< 0), lower eyelids raised in a smile (> 0), cheeks lifted (> 0);

@@ -231,16 +231,31 @@ def data():
 
 
 @data.command("synth")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--videos", default=12, show_default=True, type=click.IntRange(min=6), help="Aff-Wild2 videos.")
-@click.option("--frames", default=120, show_default=True, type=click.IntRange(min=30), help="Frames per video (about).")
-@click.option("--seed", default=0, show_default=True)
-def data_synth(out, videos, frames, seed):
-    """Write a synthetic Aff-Wild2 (ABAW2 and ABAW6 layouts), ExpW, AFEW-VA and AffectNet to OUT."""
-    from abawbench import report
-    from abawbench.data.synth import synthesize
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--size", "preset", default="test", show_default=True, type=click.Choice(["test", "demo", "large"]),
+              help="test: the test suite's (12 videos × 120 frames, seconds); demo: what the demo and the tiny "
+                   "baseline train on (72 × 100); large: longer CPU runs (240 × 200).")
+@click.option("--videos", type=AsciiIntRange(min=6), help="Aff-Wild2 videos (overrides --size).")
+@click.option("--frames", type=AsciiIntRange(min=30), help="Frames per video, about (overrides --size).")
+@click.option("--seed", default=0, show_default=True, type=AsciiIntRange(min=0))
+@click.option("--force", is_flag=True, help="Replace OUT whole if it exists and is not empty.")
+def data_synth(out, preset, videos, frames, seed, force):
+    """Write a synthetic Aff-Wild2 (ABAW2 and ABAW6 layouts), ExpW, AFEW-VA and AffectNet to OUT.
 
-    manifest = synthesize(out, videos=videos, frames=frames, seed=seed, progress=True)
+    The tree is built in a hidden sibling folder and renamed into place at the end: an
+    interrupted run leaves OUT as it was."""
+    from abawbench import report
+    from abawbench.data.synth import TargetNotEmptyError, synthesize
+
+    try:
+        manifest = synthesize(out, videos=videos, frames=frames, seed=seed, progress=True, preset=preset,
+                              force=force)
+    except TargetNotEmptyError as error:
+        raise click.BadParameter(str(error), param_hint="OUT") from None
+    except OSError as error:  # unwritable parent, full disk: nothing was put in place
+        failure = click.ClickException(f"cannot write {out}: {error.strerror or error}; nothing was written")
+        failure.exit_code = EXIT_BAD_INPUT
+        raise failure from None
     report.print_synth(console, out, manifest)
 
 
@@ -317,7 +332,7 @@ data_option = click.option("--data", type=click.Path(exists=True, file_okay=Fals
 @click.option("--split", default="validation", show_default=True, type=click.Choice(["train", "validation"]),
               help="Split that prediction folders are scored on.")
 @stage_option
-@click.option("--bootstrap", "resamples", default=1000, show_default=True, type=click.IntRange(min=1),
+@click.option("--bootstrap", "resamples", default=1000, show_default=True, type=AsciiIntRange(min=1),
               help="Resamples of the paired bootstrap over videos.")
 @click.option("--seed", default=0, show_default=True, type=AsciiIntRange(min=0), help="Seed of the bootstrap.")
 @json_option()

@@ -20,12 +20,14 @@ DEMO_LAYOUT = "affwild2_abaw2"
 
 def run_demo(out: Path, console: Console) -> None:
     from abawbench import atomic, report, scoring
-    from abawbench.data.synth import synthesize
+    from abawbench.data.synth import is_synthetic, synthesize
     from abawbench.formats import FormatError
 
     out = Path(out)
     console.rule("1. synthetic Aff-Wild2, ExpW, AFEW-VA, AffectNet")
-    manifest = synthesize(out / "data", progress=True)
+    # The demo size (what the tiny baseline trains on); a previous demo's data is replaced,
+    # anything else in the way is refused.
+    manifest = synthesize(out / "data", preset="demo", progress=True, force=is_synthetic(out / "data"))
     report.print_synth(console, out / "data", manifest)
     _check_step(out, console)
     console.rule("3. score predictions for the validation videos (ground truth + noise)")

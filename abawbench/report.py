@@ -82,8 +82,11 @@ def print_validation(console: Console, summary: dict) -> None:
 
 
 def print_synth(console: Console, out, manifest: dict) -> None:
-    """What ``data synth`` wrote: one row per database."""
-    table = Table(title=f"synthetic data in {_text(out)} (seed {manifest['seed']})")
+    """What ``data synth`` wrote: one row per database, the share of ambiguous frames and
+    the identity-shortcut check."""
+    preset = manifest.get("parameters", {}).get("preset")
+    table = Table(title=f"synthetic data in {_text(out)} (seed {manifest['seed']}"
+                        f"{f', size {preset}' if preset else ''})")
     table.add_column("database")
     table.add_column("what", justify="right")
     for key in ("affwild2_abaw2", "affwild2_abaw6"):
@@ -97,7 +100,16 @@ def print_synth(console: Console, out, manifest: dict) -> None:
     rows = sum(split["rows"] for split in manifest["affectnet"]["splits"].values())
     table.add_row("AffectNet", f"{rows} rows")
     console.print(table)
-    console.print(f"[dim]planted quirks are listed in {_text(out)}/manifest.json[/dim]")
+    if "ambiguity" in manifest:
+        ambiguity = manifest["ambiguity"]
+        console.print(f"ambiguous frames: {ambiguity['share']:.0%} ({ambiguity['events']} short events: "
+                      f"{', '.join(k.replace('_', ' ') for k in ambiguity['kinds'])})")
+    shortcut = manifest.get("checks", {}).get("va", {}).get("validation")
+    if shortcut:
+        console.print("identity shortcut: each frame given its video's mean scores validation CCC "
+                      f"{shortcut['valence']['per_video_mean_ccc']:.2f} (valence), "
+                      f"{shortcut['arousal']['per_video_mean_ccc']:.2f} (arousal)")
+    console.print(f"[dim]planted quirks and checks are listed in {_text(out)}/manifest.json[/dim]")
 
 
 def print_check(console: Console, report: dict) -> None:

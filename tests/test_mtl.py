@@ -95,6 +95,18 @@ def mtl_root(synthetic_data, tmp_path_factory):
     return out, manifest
 
 
+def test_data_synth_writes_the_mtl_files_of_its_affwild2(synthetic_data, tmp_path):
+    root, manifest = synthetic_data
+    assert manifest["mtl"]["root"] == "mtl" and manifest["mtl"]["editions"] == ["abaw3", "abaw4", "abaw7"]
+    written = json.loads((root / manifest["mtl"]["manifest"]).read_text())
+    again = synthesize_mtl(root / "affwild2_abaw6", tmp_path / "again", seed=manifest["seed"])
+    assert written["source"] == "../affwild2_abaw6"  # relative: nothing of the staging folder left in it
+    assert {**written, "source": None} == {**again, "source": None}  # derived from the tree's own Aff-Wild2
+    for edition in ("abaw3", "abaw4"):
+        path = written["editions"][edition]["validation"]["file"]
+        assert (root / "mtl" / path).read_bytes() == (tmp_path / "again" / path).read_bytes()
+
+
 # ------------------------------------------------------ independent computation
 
 

@@ -90,6 +90,11 @@ def test_validate_example(run):
     assert " ".join(result.output.split()) == " ".join(" ".join(console_block(VALIDATE)).split())
 
 
+def number(cell: str) -> int:
+    """A count as rich prints it (thousands separated by commas)."""
+    return int(cell.replace(",", ""))
+
+
 def readme_table(after: str) -> list[list[str]]:
     """Cells of the rich table rows (``│ a │ b │``) of the console block after ``$ <after>``."""
     return [[cell.strip() for cell in line.strip("│").split("│")] for line in console_block(after)
@@ -98,12 +103,12 @@ def readme_table(after: str) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_data_check_and_splits_examples_are_the_demo_datasets(tmp_path):
-    """``make demo`` synthesises with the defaults (seed 0) and checks and splits the ABAW2
+    """``make demo`` synthesises the demo size (seed 0) and checks and splits the ABAW2
     layout; the README's tables are those numbers."""
     from abawbench.data import affwild2
     from abawbench.data.synth import synthesize
 
-    synthesize(tmp_path)
+    synthesize(tmp_path, preset="demo")
     root = tmp_path / "affwild2_abaw2"
     report = affwild2.check(root)
     folders = {"AU": "AU_Set", "EXPR": "EXPR_Set", "VA": "VA_Set"}
@@ -113,7 +118,7 @@ def test_data_check_and_splits_examples_are_the_demo_datasets(tmp_path):
     for track, split, videos, lines, valid, invalid, with_crop, _ in split_rows:
         found = report["tracks"][track.lower()][split]
         assert [found["videos"], found["annotation_lines"], found["valid"], found["invalid"],
-                found["valid_with_crop"]] == [int(videos), int(lines), int(valid), int(invalid), int(with_crop)]
+                found["valid_with_crop"]] == [number(videos), number(lines), number(valid), number(invalid), number(with_crop)]
     problems = {r[0]: int(r[1]) for r in rows if len(r) == 3 and r[1].isdigit()}
     usual = sum(1 for m in report["count_mismatches"] if m["difference"] == 1)
     assert problems == {

@@ -29,6 +29,7 @@ video is annotated), and so do the three video lists of the ABAW3 release folder
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ def synthesize_mtl(affwild2_root: Path, out: Path, seed: int = 0) -> dict:
     crops = list_crops(affwild2_root)
     header = ",".join(MTL_HEADER)
     manifest: dict = {"generator": "abawbench.data.synth_mtl", "schema": 1, "seed": seed,
-                      "source": str(affwild2_root), "editions": {}, "test_lists": {}, "planted": {}}
+                      "source": os.path.relpath(affwild2_root, out), "editions": {}, "test_lists": {}, "planted": {}}
     by_split = {split: sorted(v for v, s in split_of.items() if s == split) for split in ("train", "validation")}
     # test lists name the videos without annotations (the validation videos when there are none)
     unannotated = sorted(set(crops) - set(labels)) or by_split["validation"]

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from abawbench.models.multitask import va_bin_edges, va_expectation
+from abawbench.models.multitask import va_expectation
 
 #: Task number (the paper's) -> training part.
 TASK_PARTS = {1: "expr", 2: "va", 3: "expr_va"}
@@ -169,7 +169,7 @@ def va_bin_targets(values: torch.Tensor, bins: int = 20, mode: str = "exact") ->
         position = (values.double() + 1.0) * (bins / 2.0)
         index = torch.floor(position + _EDGE_TOLERANCE)
     elif mode == "paper-code":
-        edges = va_bin_edges(bins).to(values.device)
+        edges = torch.linspace(-1.0, 1.0, bins + 1, dtype=torch.float64, device=values.device)  # = va_bin_edges
         index = (values.float().double()[:, None] >= edges[None, :]).sum(dim=1) - 1
     else:
         raise ValueError(f"va_bin_targets must be one of {', '.join(BIN_TARGETS)}, not {mode!r}")
@@ -386,9 +386,9 @@ def student_loss(student: Mapping[str, Mapping[str, torch.Tensor]], teacher: Map
                 labelled = student_term(supervision, _distillation(head, s, t, mask, bins, settings), lam)
                 unlabelled = _distillation(head, s, t, ~mask, bins, settings)
                 n_labelled = mask.float().sum()
-                n_all = torch.tensor(float(mask.numel()), device=mask.device)
+                n_all = float(mask.numel())  # a host number: no tensor made on (or read from) the device
                 if settings.subset_weighting == "size":
-                    share = n_labelled / n_all.clamp(min=1.0)
+                    share = n_labelled / max(n_all, 1.0)
                     term = share * labelled + (1.0 - share) * unlabelled
                 else:
                     has_labelled = (n_labelled > 0).float()

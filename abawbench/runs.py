@@ -252,7 +252,8 @@ def prepare(path: str | Path, resume: bool, force: bool) -> str:
         raise RunError("--resume and --force contradict each other: choose one")
     if path.exists() and not path.is_dir():
         raise RunError(f"{path}: exists and is not a folder")
-    if not path.exists() or not any(path.iterdir()):
+    # a lock file alone is what a run that failed before writing run.json leaves
+    if not path.exists() or not [p for p in path.iterdir() if p.name != ".lock"]:
         if resume:
             raise RunError(f"{path}: nothing to resume (no run.json); leave out --resume to start a run")
         return "new"

@@ -401,3 +401,18 @@ def test_two_process_torchrun_with_gloo_writes_one_run_folder(synthetic_data, tm
 
 def test_stage_names_follow_the_contract():
     assert STAGES == ("cnn-teacher", "cnn-student", "features", "gru-teacher", "gru-student")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_both_cnn_stages_run_on_cuda_with_bf16_and_channels_last(synthetic_data, tmp_path):
+    from abawbench.training.paper_baseline import train_paper_baseline
+
+    record = train_paper_baseline(synthetic_data[0], tmp_path / "run", "tiny", None,
+                                  MICRO + ["runtime.device=cuda", "runtime.amp=bf16", "runtime.channels_last=on",
+                                           "runtime.workers=2"])
+    assert record["status"] == "finished"
+    assert record["device"]["type"] == "cuda" and record["device"]["amp"] == "bf16"
+    assert record["device"]["channels_last"] is True
+    for stage in ("cnn-teacher", "cnn-student"):
+        assert np.isfinite(record["stages"][stage]["validation"]["score"])

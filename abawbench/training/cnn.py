@@ -136,7 +136,6 @@ class CnnStage(Stage):
 
     def train_loader(self):
         section = self.config["cnn"]
-        per_rank = section["batch_per_task"] // self.device.world_size
         sampler = MultiPartBatchSampler.from_parts(
             self.data.parts, per_part=section["batch_per_task"], steps=self.data.steps_per_epoch, seed=self.seed,
             balanced=self.config["data"]["balanced"],
@@ -145,7 +144,6 @@ class CnnStage(Stage):
             sampler = RankShare(sampler, self.device.rank, self.device.world_size)
         dataset = FrameDataset(self.data.table, train=True, seed=self.seed, size=self.config["data"]["image_size"],
                                scale=self.config["data"]["resize_scale"])
-        assert per_rank >= 1
         return make_loader(dataset, None, workers=self.config["runtime"]["workers"], batch_sampler=sampler,
                            seed=self.seed, pin_memory=self.device.cuda,
                            persistent_workers=self.config["runtime"]["workers"] > 0)
@@ -164,11 +162,20 @@ class CnnStage(Stage):
                      for k, v in batch.items()}
         return batch, sizes
 
-    def train_step(self, module: nn.Module, batch: dict[str, Any]) -> StepResult:
+    def prepare(self, batch: dict[str, Any]) -> tuple[torch.Tensor, list[int], dict[str, torch.Tensor]]:
+        """A loaded batch on the device: ``(images, part sizes, labels)``. The uint8
+        images cross to the device (non-blocking from pinned memory) and are normalised
+        there; labels follow without blocking."""
         batch, sizes = self._split(batch)
         device = self.device.device
         images = self.normalizer(batch["image"])
         labels = {k: batch[k].to(device, non_blocking=True) for k in _LABEL_KEYS}
+        return images, sizes, labels
+
+    def compute(self, module: nn.Module, images: torch.Tensor, sizes: list[int],
+                labels: dict[str, torch.Tensor]) -> StepResult:
+        """The stage's loss on a prepared batch (Eq. 7 for the teacher, Eq. 9/10 for the
+        student, whose teacher runs on the same images under ``no_grad``)."""
         with self.device.autocast():
             logits = module(images, sizes)
             teacher_logits = None
@@ -177,7 +184,7 @@ class CnnStage(Stage):
                     teacher_logits = self.teacher(images)
         names = list(self.data.parts)
         outputs = _by_part(logits, names, sizes)
-        part_labels = {name: PartLabels(*(v for v in chunk)) for name, chunk in
+        part_labels = {name: PartLabels(*chunk) for name, chunk in
                        zip(names, zip(*(labels[k].split(sizes) for k in _LABEL_KEYS)))}
         values = self._model.va_values
         if self.teacher is None:
@@ -186,6 +193,9 @@ class CnnStage(Stage):
             loss, terms = student_loss(outputs, _by_part(teacher_logits, names, sizes), part_labels, self.tasks,
                                        values, self.shared, self.settings)
         return StepResult(loss, terms, int(sum(sizes)))
+
+    def train_step(self, module: nn.Module, batch: dict[str, Any]) -> StepResult:
+        return self.compute(module, *self.prepare(batch))
 
     def validate(self) -> Validation:
         from abawbench.predict import per_video, score_in_memory, validation_summary

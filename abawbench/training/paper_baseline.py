@@ -21,12 +21,11 @@ from typing import Any
 from abawbench import runs
 from abawbench.training import config as config_module
 
-CNN_STAGES = ("cnn-teacher", "cnn-student")
 #: The stages this version implements, in order.
-AVAILABLE_STAGES = CNN_STAGES
+CNN_STAGES = ("cnn-teacher", "cnn-student")
 
 
-def stage_plan(config: dict[str, Any], last: str | None) -> list[str]:
+def stage_plan(last: str | None) -> list[str]:
     """The stages a run executes, in order, up to and including ``last``."""
     plan = list(CNN_STAGES)
     if last is not None:
@@ -73,7 +72,7 @@ def train_paper_baseline(data: Path, out: Path, preset: str | None = None, confi
     overrides = list(overrides)
     config, config_input = _config(run, resume, preset, config_file, overrides)
     config["runtime"] = device_module.resolve_runtime(config["runtime"])
-    plan = stage_plan(config, stage)
+    plan = stage_plan(stage)
     device = device_module.setup(config["runtime"])
 
     decision, error = None, None
@@ -85,6 +84,11 @@ def train_paper_baseline(data: Path, out: Path, preset: str | None = None, confi
     decision, error = device_module.broadcast((decision, error), device)
     if error:
         raise runs.RunError(error)
+    if decision == "done":
+        # finished, but asked for a stage it did not run (it stopped earlier with --stage)
+        finished = {n for n, s in run.read().get("stages", {}).items() if s.get("status") == "finished"}
+        if not set(plan) <= finished:
+            decision = "resume"
     if decision == "done":
         if console is not None and device.is_main:
             console.print(f"{out}: the run is finished; nothing to do (--force trains again from scratch)")
@@ -144,7 +148,7 @@ def _train(run: runs.RunFolder, decision: str, config: dict[str, Any], config_in
     def finish(r: dict[str, Any]) -> None:
         r["status"] = "finished"
         r["finished"] = runs.now()
-        r["seconds"] = round(time.perf_counter() - started + r.get("seconds", 0.0) * (decision == "resume"), 1)
+        r["seconds"] = round(time.perf_counter() - started, 1)  # this process's part of the run
         r.pop("error", None)
     record = run.update(finish) if device.is_main else {}
     if console is not None and device.is_main:

@@ -145,8 +145,9 @@ def print_predictions(console: Console, out, record: dict) -> None:
     for column in ("track", "written", "videos", "frames", "filled from a neighbour", "checked against"):
         table.add_column(column, justify="right" if column in ("videos", "frames", "filled from a neighbour") else "left")
     for track, entry in record["tracks"].items():
+        reference = entry["checked_against"].removeprefix("the ground truth in ").removesuffix(" has them")
         table.add_row(track, entry["path"], f"{entry['videos']:,}", f"{entry['frames']:,}",
-                      f"{entry['filled_frames']:,}", entry["checked_against"])
+                      f"{entry['filled_frames']:,}", reference)
     console.print(table)
     for note in record.get("notes", []):
         console.print(f"[dim]note: {note}[/dim]", highlight=False)

@@ -236,6 +236,8 @@ class RunFolder:
             try:
                 yield
             finally:
+                # removed while still held, so no other process can be holding it
+                (self.path / ".lock").unlink(missing_ok=True)
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 

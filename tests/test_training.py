@@ -394,8 +394,8 @@ def test_two_process_torchrun_with_gloo_writes_one_run_folder(synthetic_data, tm
     assert record["config"]["derived"]["batch_per_task_per_rank"] == 2
     lines = RunFolder(out).metrics()
     assert [(m["stage"], m["epoch"]) for m in lines] == [("cnn-teacher", 0), ("cnn-student", 0)]  # one writer
-    assert sorted(p.name for p in out.iterdir()) == [".lock", "checkpoints", "metrics.jsonl", "predictions",
-                                                     "run.json", "scores", "stage-predictions"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "metrics.jsonl", "predictions", "run.json",
+                                                     "scores", "stage-predictions"]
     assert not list(out.rglob("*.tmp"))
 
 

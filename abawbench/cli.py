@@ -196,11 +196,11 @@ def train():
               help="Override one config key, e.g. --set cnn.lr=1e-3 (repeatable; TOML values).")
 @click.option("--stage", help="Stop after this stage (cnn-teacher, cnn-student).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed (same as --set seed=N).")
-@click.option("--resume", is_flag=True, help="Continue the run in RUN exactly where it stopped.")
-@click.option("--force", is_flag=True, help="Delete the run in RUN and train again from scratch.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--force", is_flag=True, help="Delete the run in --out and train again from scratch.")
 @user_errors
 def train_paper_baseline(data, out, preset, config_file, overrides, stage, seed, resume, force):
-    """The ABAW 2021 multitask teacher/student baseline (CNN stages) into run folder OUT."""
+    """Train the ABAW 2021 multitask teacher/student baseline (CNN stages) into the run folder --out."""
     from abawbench.training.paper_baseline import train_paper_baseline as train_run
 
     overrides = list(overrides) + ([f"seed={seed}"] if seed is not None else [])

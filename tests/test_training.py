@@ -416,3 +416,26 @@ def test_both_cnn_stages_run_on_cuda_with_bf16_and_channels_last(synthetic_data,
     assert record["device"]["channels_last"] is True
     for stage in ("cnn-teacher", "cnn-student"):
         assert np.isfinite(record["stages"][stage]["validation"]["score"])
+
+
+def test_the_paper_code_preset_trains_with_every_code_switch_recorded(synthetic_data, tmp_path):
+    """The authors' code path end to end (FER+ inputs, thinning, data-range VA histogram,
+    both AffectNet CSVs, their loss quirks), on the tiny model."""
+    from abawbench.training.paper_baseline import train_paper_baseline
+
+    tiny = resolve("tiny")["model"]
+    model = [f"model.backbone={tiny['backbone']}", "model.backbone_args={channels=[16,32,64,128], stem_width=8}",
+             "model.head_hidden=64", "runtime.workers=0", "cnn.max_epochs=1"]
+    record = train_paper_baseline(synthetic_data[0], tmp_path / "code", "paper-code", None, MICRO + model)
+    assert record["status"] == "finished" and record["preset"] == "paper-code"
+    config = record["config"]
+    assert config["model"]["normalization"] == "ferplus" and config["data"]["thin"] is True
+    assert config["derived"]["input_normalization"]["mean"] == pytest.approx([131.0912, 103.8827, 91.4953])
+    assert config["derived"]["input_normalization"]["scale"] == 1.0
+    both = resolve("tiny")  # one AffectNet CSV feeds EXPR_VA there, both here
+    assert config["data"]["affectnet_splits"] == ["training", "validation"] != both["data"]["affectnet_splits"]
+    synth = synthetic_data[1]["affectnet"]["splits"]
+    kept = sum(synth[s]["kept"] - synth[s]["invalid_va_kept"] - len(synth[s]["corrupt_images"]) for s in synth)
+    assert config["derived"]["part_rows"]["expr_va"] == kept
+    for stage in ("cnn-teacher", "cnn-student"):
+        assert np.isfinite(record["stages"][stage]["validation"]["score"])

@@ -48,6 +48,10 @@ _RUN_ENTRIES = ("run.json", "metrics.jsonl", "checkpoints", "features", "predict
                 "scores", ".lock")
 
 
+#: Run folders this process holds the lock of.
+_HELD: set[str] = set()
+
+
 class RunError(ValueError):
     """A run folder that cannot be used as asked (an error in the user's input)."""
 
@@ -228,17 +232,24 @@ class RunFolder:
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
+        key = str(self.path.resolve())
+        if key in _HELD:  # record locks do not exclude the process that holds them
+            raise RunError(f"{self.path}: this process is already writing this run folder")
         with open(self.path / ".lock", "a+") as handle:
+            # A POSIX record lock, not flock: it belongs to this process alone, so the
+            # data-loader workers forked from it do not hold it on after a SIGKILL.
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.lockf(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 raise RunError(f"{self.path}: another abawbench process is writing this run folder") from None
+            _HELD.add(key)
             try:
                 yield
             finally:
+                _HELD.discard(key)
                 # removed while still held, so no other process can be holding it
                 (self.path / ".lock").unlink(missing_ok=True)
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                fcntl.lockf(handle.fileno(), fcntl.LOCK_UN)
 
 
 def prepare(path: str | Path, resume: bool, force: bool) -> str:

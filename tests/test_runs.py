@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -107,13 +108,23 @@ def test_checkpoints_are_saved_whole_and_read_back(tmp_path):
 
 
 def test_a_second_writer_is_locked_out(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; from abawbench.runs import RunFolder, RunError\n"
+             "try:\n    RunFolder(sys.argv[1]).lock().__enter__()\nexcept RunError as e:\n    print(e)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     run = RunFolder(tmp_path)
     with run.lock():
-        with pytest.raises(RunError, match="another abawbench process"):
+        with pytest.raises(RunError, match="already writing"):
             with RunFolder(tmp_path).lock():
                 pass
-    with run.lock():  # released
-        pass
+        other = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, env=env)
+        assert "another abawbench process is writing" in other.stdout, other.stderr
+    assert not (tmp_path / ".lock").exists()
+    other = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, env=env)
+    assert other.stdout == "" and other.returncode == 0  # released
 
 
 def test_run_json_update_is_read_modify_write(tmp_path):

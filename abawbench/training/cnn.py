@@ -169,7 +169,15 @@ class CnnStage(Stage):
         batch, sizes = self._split(batch)
         device = self.device.device
         images = self.normalizer(batch["image"])
-        labels = {k: batch[k].to(device, non_blocking=True) for k in _LABEL_KEYS}
+        if not self.device.cuda:
+            return images, sizes, {k: batch[k] for k in _LABEL_KEYS}
+        # The labels arrive as small unpinned tensors (workers send them inline); a
+        # pageable copy would make the host wait for the GPU. One packed, pinned copy
+        # instead (the class ids and masks are exact in float32).
+        packed = torch.stack([batch[k].to(torch.float32) for k in _LABEL_KEYS]).pin_memory()
+        packed = packed.to(device, non_blocking=True)
+        labels = {"expr": packed[0].long(), "valence": packed[1], "arousal": packed[2],
+                  "expr_valid": packed[3].bool(), "va_valid": packed[4].bool()}
         return images, sizes, labels
 
     def compute(self, module: nn.Module, images: torch.Tensor, sizes: list[int],

@@ -142,7 +142,8 @@ def _train(run: runs.RunFolder, decision: str, config: dict[str, Any], config_in
         run.update(lambda r: r.update(status="interrupted"))
         raise
     except BaseException as problem:
-        run.update(lambda r: r.update(status="failed", error=f"{type(problem).__name__}: {problem}"))
+        message = f"{type(problem).__name__}: {problem}"
+        run.update(lambda r: r.update(status="failed", error=message))
         raise
 
     def finish(r: dict[str, Any]) -> None:

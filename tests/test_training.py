@@ -338,6 +338,18 @@ def test_a_run_interrupted_mid_epoch_resumes_to_the_same_weights_and_metrics(syn
     assert json.loads((resumed / "run.json").read_text())["status"] == "finished"
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
 @pytest.mark.slow
 def test_a_sigkilled_run_resumes_to_the_same_weights_and_metrics(synthetic_data, tmp_path):
     """A real process killed with SIGKILL mid-epoch, then ``--resume``."""
@@ -364,6 +376,12 @@ def test_a_sigkilled_run_resumes_to_the_same_weights_and_metrics(synthetic_data,
         time.sleep(0.05)
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed mid-epoch"
+    # its data-loader workers die with it (none left holding memory and files)
+    for _ in range(100):
+        if not _processes_mentioning(str(killed)):
+            break
+        time.sleep(0.1)
+    assert not _processes_mentioning(str(killed))
     assert json.loads((killed / "run.json").read_text())["status"] == "running"
     subprocess.run([sys.executable, "-m", "abawbench.cli", "train", "paper-baseline", "--data", str(synthetic_data[0]),
                     "--out", str(killed), "--resume", "--stage", "cnn-teacher"], env=env, check=True,

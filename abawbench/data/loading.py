@@ -32,6 +32,7 @@ horizontal flip with probability ½; evaluation: the same resize and a centre cr
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -1110,6 +1111,25 @@ class FaceLoader(DataLoader):
             yield batch
 
 
+def _die_with_parent(worker_id: int, parent: int) -> None:
+    """Worker start-up: on Linux, ask the kernel to kill this worker when the process
+    that made it dies. A training run killed with SIGKILL otherwise leaves its workers
+    behind (blocked on their own full result pipe), holding memory and files."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
+
+
 def make_loader(
     dataset: FrameDataset | SequenceDataset,
     batch_size: int | None,
@@ -1154,7 +1174,8 @@ def make_loader(
     """
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
-    extra: dict[str, Any] = {"generator": torch.Generator().manual_seed(int(seed))}
+    extra: dict[str, Any] = {"generator": torch.Generator().manual_seed(int(seed)),
+                             "worker_init_fn": functools.partial(_die_with_parent, parent=os.getpid())}
     if workers > 0:
         extra["persistent_workers"] = persistent_workers
         extra["prefetch_factor"] = prefetch_factor

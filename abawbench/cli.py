@@ -41,12 +41,16 @@ def user_errors(command):
         from abawbench.formats import FormatError
         from abawbench.leaderboard import LeaderboardError
         from abawbench.plots import MissingExtra, ReportError
+        from abawbench.predict import PredictionError
+        from abawbench.runs import RunError
         from abawbench.scoring import ScoringError
+        from abawbench.training.config import ConfigError
 
         try:
             return command(*args, **kwargs)
         except (FormatError, ScoringError, DatasetError, TargetNotEmpty, OutputError, CompareError,
-                LeaderboardError, MissingExtra, ReportError) as error:
+                LeaderboardError, MissingExtra, ReportError, ConfigError, RunError,
+                PredictionError) as error:
             _fail(str(error))
         except OSError as error:  # the file system refused: say which file and why
             where = f"{error.filename}: " if error.filename else ""
@@ -297,6 +301,59 @@ def data_splits(root, out, fraction, seed, force, annotations):
     written = affwild2.write_standard_splits(affwild2.index(root, annotations=annotations), out, fraction, seed,
                                              force=force)
     report.print_splits(console, out, written, fraction, seed)
+
+
+@main.group()
+def train():
+    """Train a method into a run folder."""
+
+
+@train.command("paper-baseline")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Aff-Wild2 root, or a folder holding it and expw/, afew_va/, affectnet/ side by side "
+                   "(what 'data synth' writes).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@click.option("--preset", type=click.Choice(["paper", "paper-code", "tiny"]),
+              help="baselines/<preset>.toml [default: paper].")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A TOML file of config tables, applied over the preset.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one config key, e.g. --set cnn.lr=1e-3 (repeatable; TOML values).")
+@click.option("--stage", help="Stop after this stage (cnn-teacher, cnn-student).")
+@click.option("--seed", type=AsciiIntRange(min=0), help="Seed (same as --set seed=N).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--force", is_flag=True, help="Delete the run in --out and train again from scratch.")
+@with_cache_options
+@user_errors
+def train_paper_baseline(data, out, preset, config_file, overrides, stage, seed, resume, force):
+    """Train the ABAW 2021 multitask teacher/student baseline (CNN stages) into the run folder --out."""
+    from abawbench.training.paper_baseline import train_paper_baseline as train_run
+
+    overrides = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
+    train_run(data, out, preset, config_file, overrides, stage, resume, force, console,
+              command=["abawbench"] + sys.argv[1:])
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Aff-Wild2 root (or the folder holding it), as for training.")
+@click.option("--split", default="validation", show_default=True, type=click.Choice(["validation", "test"]))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Prediction folder (<track>/ per-video folders, or <track>.txt for ABAW4 on).")
+@click.option("--edition", default=None, callback=lambda ctx, p, v: _check_edition(ctx, p, v) if v else None,
+              help="Submission format and classes [default: the run's].")
+@click.option("--stage", help="Predict with this stage's best weights [default: the run's final stage].")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@with_cache_options
+@user_errors
+def predict(run, data, split, out, edition, stage, device):
+    """Predict every frame of a split with a trained RUN, in the submission format."""
+    from abawbench import report
+    from abawbench.predict import predict_run
+
+    record = predict_run(run, data, split, out, edition, stage, device)
+    report.print_predictions(console, out, record)
 
 
 def _split_keys(ctx, param, value):

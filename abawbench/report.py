@@ -183,3 +183,39 @@ def print_cache(console: Console, info: dict) -> None:
         table.add_row(kind, str(entry["entries"]), str(entry["files"]), human_size(entry["bytes"]), _text(entry["what"]))
     console.print(table)
     console.print("[dim]everything here is rebuilt when needed: `abawbench cache clear` removes it[/dim]")
+
+
+def print_run(console: Console, path, record: dict) -> None:
+    """A finished (or stopped) run: each stage's validation scores, epochs and speed."""
+    table = Table(title=f"run {path} · {record.get('preset')} · seed {record.get('seed')} · group {record.get('group')}"
+                        + (" · SYNTHETIC data" if record.get("data", {}).get("synthetic") else ""))
+    for column in ("stage", "status", "EXPR criterion", "F1", "CCC V", "CCC A", "VA mean", "epochs (best)",
+                   "images/s", "minutes"):
+        table.add_column(column, justify="left" if column in ("stage", "status") else "right")
+    for name, stage in record.get("stages", {}).items():
+        v = stage.get("validation") or {}
+
+        def cell(key: str) -> str:
+            return _number(v[key]) if key in v else "—"
+        epochs = f"{stage['epochs']} ({stage['best_epoch'] + 1})" if "epochs" in stage else "—"
+        speed = f"{stage['images_per_s']:,.0f}" if stage.get("images_per_s") else "—"
+        minutes = f"{stage['seconds'] / 60:.1f}" if stage.get("seconds") else "—"
+        table.add_row(name, stage.get("status", "?"), cell("expr_criterion"), cell("expr_f1"), cell("valence"),
+                      cell("arousal"), cell("va_mean"), epochs, speed, minutes)
+    console.print(table)
+    console.print(f"[dim]status {record.get('status')}; scores in {Path(path) / 'scores'}, predictions in "
+                  f"{Path(path) / 'predictions'}[/dim]", highlight=False)
+
+
+def print_predictions(console: Console, out, record: dict) -> None:
+    """What ``predict`` wrote."""
+    table = Table(title=f"predictions in {out} · {record['split']} · {record['edition']} ({record['format']})")
+    for column in ("track", "written", "videos", "frames", "filled from a neighbour", "checked against"):
+        table.add_column(column, justify="right" if column in ("videos", "frames", "filled from a neighbour") else "left")
+    for track, entry in record["tracks"].items():
+        reference = entry["checked_against"].removeprefix("the ground truth in ").removesuffix(" has them")
+        table.add_row(track, entry["path"], f"{entry['videos']:,}", f"{entry['frames']:,}",
+                      f"{entry['filled_frames']:,}", reference)
+    console.print(table)
+    for note in record.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]", highlight=False)

@@ -688,3 +688,96 @@ def test_loader_pins_memory_by_default_on_cuda_machines(tmp_path, workers):
     torch.cuda.synchronize()
     white = (1 - np.array(IMAGENET.mean)) / np.array(IMAGENET.std)
     np.testing.assert_allclose(out[0, :, 16, 16].cpu().numpy(), white, atol=0.02)
+
+
+# --------------------------------------------------------------------------------------
+# What the training stages rely on: part codes, label masks, resuming a pass
+# --------------------------------------------------------------------------------------
+
+
+def _two_part_table(root: Path) -> pd.DataFrame:
+    """A ConcatParts-style table: 6 rows of part ``expr`` then 6 of part ``va``."""
+    from abawbench.data.mixing import PARTS
+
+    table = frame_table(root, [noise(16, i) for i in range(12)])
+    table["part"] = pd.Categorical(["expr"] * 6 + ["va"] * 6, categories=list(PARTS))
+    return table
+
+
+def test_batches_say_each_items_part_even_when_an_unreadable_image_is_dropped(tmp_path):
+    from abawbench.data.mixing import MultiPartBatchSampler
+
+    table = _two_part_table(tmp_path)
+    (tmp_path / table["path"].iloc[2]).write_bytes(b"\xff\xd8 garbage")  # an expr image
+    sampler = MultiPartBatchSampler({"expr": 6, "va": 6}, per_part=3, steps=6, seed=0)
+    dataset = FrameDataset(table, size=16)
+    loader = make_loader(dataset, None, workers=0, batch_sampler=sampler)
+    assert dataset.part_names == ("expr", "va", "expr_va")
+    dropped = 0
+    for batch in loader:
+        dropped += batch["dropped"]
+        names = np.asarray(dataset.part_names)[batch["part"].numpy()]
+        assert (names == table["part"].astype(str).to_numpy()[batch["row"].numpy()]).all()
+        # after a drop, position 3 is no longer the first va item: the part code says so
+        if batch["dropped"]:
+            assert batch["part"].tolist()[:2] == [0, 0] and batch["part"].tolist()[2] == 1
+    assert dropped >= 1
+
+
+def test_label_masks_follow_the_one_valid_label_rule(tmp_path):
+    table = frame_table(tmp_path, [grey(10, 16)] * 5, expr=np.array([0, -1, 6, 3, -1]),
+                        valence=[0.5, -5.0, 0.2, 1.0, np.nan], arousal=[0.1, 0.3, -5.0, -1.0, 0.2])
+    batch = next(iter(make_loader(FrameDataset(table, size=16), batch_size=5, workers=0)))
+    assert batch["expr_valid"].tolist() == [True, False, True, True, False]
+    assert batch["va_valid"].tolist() == [True, False, False, True, False]
+    assert batch["part"].tolist() == [-1] * 5  # no part column
+
+
+def test_the_index_the_parts_and_the_datasets_share_one_valid_label_rule():
+    from abawbench.data import affwild2, mixing, valid_expr, valid_va
+
+    assert mixing.valid_va is valid_va and mixing.valid_expr is valid_expr
+    table = pd.DataFrame({"expr": np.array([0, -1], np.int8), "valence": np.array([0.3, 0.3], np.float32),
+                          "arousal": np.array([0.2, -5.0], np.float32)})
+    assert affwild2.has_label(table, "va").tolist() == [True, False]  # arousal counts too
+    assert affwild2.has_label(table, "expr").tolist() == [True, False]
+
+
+def test_filled_sequence_frames_carry_no_usable_label(tmp_path):
+    table = video_table(tmp_path, {"v": 10}, no_crop={("v", 4)})
+    item = SequenceDataset(table, length=8, stride=8, train=False, size=16)[0]
+    filled = item["filled"].numpy()
+    assert filled[3] and not item["expr_valid"][3] and not item["va_valid"][3]
+    assert item["expr_valid"][~filled].all() and item["va_valid"][~filled].all()
+
+
+def test_a_resumed_pass_yields_exactly_the_rest_of_the_uninterrupted_pass(tmp_path):
+    from abawbench.data.mixing import MultiPartBatchSampler
+
+    table = _two_part_table(tmp_path)
+    sampler = MultiPartBatchSampler({"expr": np.ones(6), "va": np.ones(6)}, per_part=4, steps=5, seed=3)
+    dataset = FrameDataset(table, size=16, train=True, seed=1)
+
+    def keys(batches):
+        return [(b["row"].tolist(), b["top"].tolist(), b["left"].tolist(), b["flipped"].tolist()) for b in batches]
+
+    loader = make_loader(dataset, None, workers=0, batch_sampler=sampler)
+    loader.set_epoch(2)
+    full = keys(list(loader))
+    resumed = make_loader(dataset, None, workers=0, batch_sampler=sampler)
+    resumed.set_position(2, 3)
+    assert keys(list(resumed)) == full[3:]
+    assert keys(list(resumed)) != full  # the next pass is epoch 3, from its start
+    # with replacement, items repeat within a pass: their occurrence survives the skip
+    rows = [r for batch in full for r in batch[0]]
+    assert len(rows) > len(set(rows))
+
+
+def test_making_and_iterating_a_loader_leaves_the_global_torch_generator_alone(tmp_path):
+    table = frame_table(tmp_path, [grey(10, 16)] * 4)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    for _ in make_loader(FrameDataset(table, size=16), batch_size=2, workers=0, shuffle=True, seed=4):
+        pass
+    assert torch.equal(torch.rand(3), expected)

@@ -22,5 +22,28 @@ track), ``shared`` (bool: the video is annotated for both EXPR and VA) and one i
 column per AU (``AU1`` …, -1 = no valid label).
 """
 
+import numpy as np
+
 MISSING_EXPR = -1
 MISSING_VA = -5.0
+
+
+def valid_expr(expr) -> np.ndarray:
+    """(N,) bool: the expression label is a class id (>= 0), not the -1 missing marker.
+
+    The one "valid EXPR label" rule of abawbench: the index, the training parts, the
+    datasets' masks and the losses all use it.
+    """
+    return np.asarray(expr) >= 0
+
+
+def valid_va(valence, arousal) -> np.ndarray:
+    """(N,) bool: valence *and* arousal are both in [-1, 1].
+
+    The one "valid VA label" rule of abawbench: -5 (Aff-Wild2's marker), AffectNet's -2,
+    NaN or any out-of-range value in either column makes the pair unusable, since the
+    VA losses and the CCC need both values.
+    """
+    v = np.asarray(valence, dtype=np.float64)
+    a = np.asarray(arousal, dtype=np.float64)
+    return (v >= -1.0) & (v <= 1.0) & (a >= -1.0) & (a <= 1.0)

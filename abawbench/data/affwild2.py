@@ -24,7 +24,7 @@ import numpy as np
 
 from abawbench import atomic
 from abawbench import cache as user_cache
-from abawbench.data import MISSING_EXPR, MISSING_VA
+from abawbench.data import MISSING_EXPR, MISSING_VA, valid_expr, valid_va
 from abawbench.formats import read_many
 from abawbench.tracks import AU_NAMES_8, AU_NAMES_12, TRACKS, track_spec
 
@@ -394,11 +394,12 @@ def _crop_paths(video_names: np.ndarray, video_codes: np.ndarray, frame: np.ndar
 
 
 def has_label(table: pd.DataFrame, track: str) -> np.ndarray:
-    """Rows whose ``track`` label is valid."""
+    """Rows whose ``track`` label is valid (EXPR and VA: the one rule of
+    :func:`abawbench.data.valid_expr` / :func:`abawbench.data.valid_va`)."""
     if track == "expr":
-        return (table["expr"] != MISSING_EXPR).to_numpy()
+        return valid_expr(table["expr"].to_numpy())
     if track == "va":
-        return (table["valence"] != MISSING_VA).to_numpy()
+        return valid_va(table["valence"].to_numpy(), table["arousal"].to_numpy())
     first_au = next(c for c in table.columns if c.startswith("AU"))
     return (table[first_au] != -1).to_numpy()
 

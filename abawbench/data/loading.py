@@ -20,7 +20,10 @@ The input path is built for throughput on a small CPU budget:
   hash), so they do not depend on the number of workers, their order or the batch size;
 * an unreadable image never stops a loader: a frame item is dropped from its batch, a
   sequence frame is replaced by its nearest readable neighbour and flagged; both are
-  counted on the :class:`FaceLoader`.
+  counted on the :class:`FaceLoader`. Since a batch can therefore be shorter than the
+  sampler's index list, every item carries its ``part`` (the training part it was drawn
+  from, when the table has a ``part`` column) and the label masks ``expr_valid`` /
+  ``va_valid``: split batches and mask losses with those, never by position or marker.
 
 Augmentation (paper and authors' code): resize the shorter side to ``int(1.2·size)``,
 then a random ``size``×``size`` crop (a random translation of up to ±11 px at 112) and a
@@ -29,6 +32,7 @@ horizontal flip with probability ½; evaluation: the same resize and a centre cr
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -51,7 +55,7 @@ try:  # torchvision 0.29 deprecates its decoders (for TorchCodec); PIL takes ove
 except ImportError:  # pragma: no cover - depends on the installed torchvision
     decode_jpeg = decode_image = ImageReadMode = None
 
-from abawbench.data import MISSING_EXPR, MISSING_VA
+from abawbench.data import MISSING_EXPR, MISSING_VA, valid_expr, valid_va
 
 __all__ = [
     "IMAGENET",
@@ -510,6 +514,19 @@ class _AugmentedImages(Dataset):
         self.arousal = self._va(table, "arousal")
         self.au_names = tuple(c for c in table.columns if _AU_COLUMN.match(str(c)))
         self.au = np.asarray(table[list(self.au_names)], dtype=np.int8) if self.au_names else None
+        # The one valid-label rule (abawbench.data), evaluated once per row.
+        self.expr_ok = valid_expr(self.expr)
+        self.va_ok = valid_va(self.valence, self.arousal)
+        #: Training part of each row (codes into ``part_names``), from a ``part`` column
+        #: (``ConcatParts(parts).table``); None without one.
+        self.part_names: tuple[str, ...] = ()
+        self.part_codes: np.ndarray | None = None
+        if "part" in table:
+            parts = table["part"]
+            if not isinstance(parts.dtype, pd.CategoricalDtype):
+                parts = parts.astype(str).astype("category")
+            self.part_names = tuple(str(c) for c in parts.cat.categories)
+            self.part_codes = parts.cat.codes.to_numpy().astype(np.int64)
 
     @staticmethod
     def _va(table: pd.DataFrame, column: str) -> np.ndarray:
@@ -583,14 +600,26 @@ class _AugmentedImages(Dataset):
         top, left, flip = self._corners(epochs, items, span_y, span_x, diagonal)
         return crop_and_flip(images, top, left, flip, self.size, source), top, left, flip
 
-    def _labels(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
-        """Labels of table positions ``rows`` (any shape); -1 rows are 'no row' (missing)."""
+    def _labels(self, rows: np.ndarray, filled: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """Labels of table positions ``rows`` (any shape); -1 rows are 'no row' (missing).
+
+        ``expr_valid`` / ``va_valid`` are the masks the losses use: the label is valid
+        (:func:`abawbench.data.valid_expr` / :func:`~abawbench.data.valid_va`) and the
+        image shown is the frame's own (``filled`` False), since a label on a borrowed
+        image would teach the wrong picture. ``part`` is the row's training part code
+        (-1 without a ``part`` column or row).
+        """
         has_row = rows >= 0
         safe = np.where(has_row, rows, 0)
+        own_image = has_row if filled is None else has_row & ~filled
         labels = {
             "expr": torch.from_numpy(np.where(has_row, self.expr[safe], MISSING_EXPR).astype(np.int64)),
             "valence": torch.from_numpy(np.where(has_row, self.valence[safe], MISSING_VA).astype(np.float32)),
             "arousal": torch.from_numpy(np.where(has_row, self.arousal[safe], MISSING_VA).astype(np.float32)),
+            "expr_valid": torch.from_numpy(own_image & self.expr_ok[safe]),
+            "va_valid": torch.from_numpy(own_image & self.va_ok[safe]),
+            "part": torch.from_numpy(np.where(has_row, self.part_codes[safe], -1).astype(np.int64)
+                                     if self.part_codes is not None else np.full(rows.shape, -1, dtype=np.int64)),
         }
         if self.au is not None:
             au = np.where(has_row[..., None], self.au[safe], -1).astype(np.int8)
@@ -629,6 +658,11 @@ class FrameDataset(_AugmentedImages):
     ``expr``        () int64                class, -1 missing (ready for ``ignore_index``)
     ``valence``     () float32              -5 missing
     ``arousal``     () float32              -5 missing
+    ``expr_valid``  () bool                 the EXPR label is usable (the one rule of
+                                            :func:`abawbench.data.valid_expr`)
+    ``va_valid``    () bool                 valence and arousal both usable
+    ``part``        () int64                training part code (index into the dataset's
+                                            ``part_names``; -1 without a ``part`` column)
     ``au``          (n_AU,) int8            only if the table has AU columns; -1 missing
     ``row``         () int64                position (``iloc``) in the table passed in
     ``top``/``left`` () int64               crop corner in the resized image
@@ -730,6 +764,10 @@ class SequenceDataset(_AugmentedImages):
     ``expr``        (L,) int64                  -1 missing
     ``valence``     (L,) float32                -5 missing
     ``arousal``     (L,) float32                -5 missing
+    ``expr_valid``  (L,) bool                   usable EXPR label on the frame's own image
+                                                (False where ``filled``)
+    ``va_valid``    (L,) bool                   the same for valence and arousal
+    ``part``        (L,) int64                  training part code, -1 none
     ``au``          (L, n_AU) int8              only with AU columns
     ``frame``       (L,) int64                  frame numbers (0 = padding)
     ``row``         (L,) int64                  table position of the frame's row, -1 none
@@ -898,7 +936,7 @@ class SequenceDataset(_AugmentedImages):
             top=torch.from_numpy(top),
             left=torch.from_numpy(left),
             flipped=torch.from_numpy(flip),
-            **self._labels(rows[keep]),
+            **self._labels(rows[keep], filled[keep]),
         )
         return batch
 
@@ -970,12 +1008,15 @@ class _EpochTaggedSampler(Sampler):
     def __init__(self, sampler: Sampler | Sequence[int]) -> None:
         self.sampler = sampler
         self.epoch = 0
+        self.skip = 0  # indices of this pass already consumed (resume), counted but not yielded
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        epoch, seen = self.epoch, Counter()
-        for index in self.sampler:
+        epoch, seen, skip = self.epoch, Counter(), self.skip
+        self.skip = 0
+        for position, index in enumerate(self.sampler):
             index = int(index)
-            yield epoch, index, seen[index]
+            if position >= skip:
+                yield epoch, index, seen[index]
             seen[index] += 1
 
     def __len__(self) -> int:
@@ -990,18 +1031,24 @@ class _EpochTaggedBatches(Sampler):
     def __init__(self, batch_sampler: Any) -> None:
         self.batch_sampler = batch_sampler
         self.epoch = 0
+        self.skip = 0  # batches of this pass already consumed (resume), counted but not yielded
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
-        epoch, seen = self.epoch, Counter()
+        epoch, seen, skip = self.epoch, Counter(), self.skip
+        self.skip = 0
         if hasattr(self.batch_sampler, "set_epoch"):
             self.batch_sampler.set_epoch(epoch)
-        for batch in self.batch_sampler:
+        for position, batch in enumerate(self.batch_sampler):
             tagged = []
             for index in batch:
                 index = int(index)
                 tagged.append((epoch, index, seen[index]))
                 seen[index] += 1
-            yield tagged
+            # Skipped batches still count their draws, so an item drawn again later in
+            # the pass gets the same occurrence number (and augmentation) as without the
+            # interruption.
+            if position >= skip:
+                yield tagged
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
@@ -1032,12 +1079,29 @@ class FaceLoader(DataLoader):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+    def set_position(self, epoch: int, batches_done: int) -> None:
+        """Make the next pass epoch ``epoch`` resumed after its first ``batches_done``
+        batches (a resumed run): those are drawn, counted and skipped without loading a
+        single image, so the remaining batches, their items and their augmentation are
+        exactly those of an uninterrupted pass."""
+        self.epoch = int(epoch)
+        self._skip_batches = int(batches_done)
+
+    def _tagger(self) -> _EpochTaggedSampler | _EpochTaggedBatches | None:
         tagger = self.batch_sampler
         if not isinstance(tagger, _EpochTaggedBatches):
             tagger = getattr(tagger, "sampler", None)
-        if isinstance(tagger, (_EpochTaggedSampler, _EpochTaggedBatches)):
+        return tagger if isinstance(tagger, (_EpochTaggedSampler, _EpochTaggedBatches)) else None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        tagger = self._tagger()
+        skip, self._skip_batches = getattr(self, "_skip_batches", 0), 0
+        if tagger is not None:
             tagger.epoch = self.epoch
+            # the item tagger counts items: a batch is batch_size of them
+            tagger.skip = skip if isinstance(tagger, _EpochTaggedBatches) else skip * (self.batch_size or 1)
+        elif skip:
+            raise ValueError("this loader cannot resume inside a pass (no epoch-tagged sampler)")
         self.epoch += 1
         for batch in super().__iter__():
             batch = _from_transport(batch)
@@ -1045,6 +1109,25 @@ class FaceLoader(DataLoader):
             self.unreadable_rows.update(batch.get("unreadable", ()))
             self.n_dropped += batch.get("dropped", 0)
             yield batch
+
+
+def _die_with_parent(worker_id: int, parent: int) -> None:
+    """Worker start-up: on Linux, ask the kernel to kill this worker when the process
+    that made it dies. A training run killed with SIGKILL otherwise leaves its workers
+    behind (blocked on their own full result pipe), holding memory and files."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
 
 
 def make_loader(
@@ -1077,6 +1160,11 @@ def make_loader(
             default: when CUDA is available.
         prefetch_factor: batches each worker keeps ready.
 
+    The loader draws its workers' base seed from a private generator seeded with
+    ``seed``, never from torch's global one: creating an iterator must not move the
+    global stream that dropout draws from, or a resumed run would drift from an
+    uninterrupted one.
+
     Batches are dicts (see :class:`FrameDataset` / :class:`SequenceDataset`); feed
     ``batch["image"]`` / ``batch["images"]`` to :func:`normalize_on_device`.
 
@@ -1086,7 +1174,8 @@ def make_loader(
     """
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"generator": torch.Generator().manual_seed(int(seed)),
+                             "worker_init_fn": functools.partial(_die_with_parent, parent=os.getpid())}
     if workers > 0:
         extra["persistent_workers"] = persistent_workers
         extra["prefetch_factor"] = prefetch_factor

@@ -31,8 +31,12 @@ Batches: :class:`MultiPartBatchSampler` yields, per step, ``per_part`` indices f
 part as one flat list of *global* indices into the concatenation of the parts, in the
 order of the mapping it was given (:class:`ConcatParts` gives the same layout). A flat list
 is what ``torch.utils.data.DataLoader(batch_sampler=...)`` expects, so one loader over
-``ConcatParts(parts).table`` serves all three tasks; the model then runs one forward pass
-per part on ``batch[sampler.part_positions[name]]``.
+``ConcatParts(parts).table`` serves all three tasks. The loader drops an item whose image
+cannot be read, so a delivered batch may be shorter than the sampler's and its positions
+no longer match ``part_positions``: split a *loaded* batch by its ``part`` key (the
+datasets return each item's part code, ``ConcatParts.table["part"]``), never by position.
+``part_positions`` and :meth:`MultiPartBatchSampler.split` describe the sampler's index
+lists only.
 
 Nothing here imports torch.
 """
@@ -47,7 +51,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from abawbench.data import MISSING_EXPR, MISSING_VA
+from abawbench.data import MISSING_EXPR, MISSING_VA, valid_expr, valid_va  # noqa: F401 (re-exported)
 
 __all__ = [
     "PARTS",
@@ -89,18 +93,6 @@ SHARED_EXPR_VA_KEEP_EVERY = 3
 
 
 OTHER_CLASS = 7  # ABAW3+ "Other"; the paper's 7-class method has no such class
-
-
-def valid_expr(expr: Any) -> np.ndarray:
-    """(N,) bool: the expression label is a class (not the -1 missing marker)."""
-    return np.asarray(expr) >= 0
-
-
-def valid_va(valence: Any, arousal: Any) -> np.ndarray:
-    """(N,) bool: both valence and arousal are in [-1, 1] (-5 and NaN are missing)."""
-    v = np.asarray(valence, dtype=np.float64)
-    a = np.asarray(arousal, dtype=np.float64)
-    return (v >= -1.0) & (v <= 1.0) & (a >= -1.0) & (a <= 1.0)
 
 
 # --------------------------------------------------------------------------- parts

@@ -1,0 +1,360 @@
+"""``abawbench train paper-baseline``: the reference method's stages in order inside one
+run folder.
+
+Stages (``runs.STAGES``): ``cnn-teacher`` → ``cnn-student`` (→ ``features`` →
+``gru-teacher`` → ``gru-student`` with issue 11), then the run's predictions and
+scores. A finished stage is skipped; an unfinished one resumes from its last checkpoint
+with ``--resume``. After each stage its best weights predict the validation split, which
+is written (``stage-predictions/``) and scored with ``abawbench.scoring.score``
+(``scores/<stage>-validation-<track>.json``); the last stage's predictions become the
+run's (``predictions/``, ``scores/validation-<track>.json``, and ``test`` predictions
+when the organisers' test files are under the data root).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from abawbench import runs
+from abawbench.training import config as config_module
+
+#: The stages this version implements, in order.
+CNN_STAGES = ("cnn-teacher", "cnn-student")
+
+
+def stage_plan(last: str | None) -> list[str]:
+    """The stages a run executes, in order, up to and including ``last``."""
+    plan = list(CNN_STAGES)
+    if last is not None:
+        if last not in runs.STAGES:
+            raise config_module.ConfigError(f"--stage {last!r}: expected one of {', '.join(runs.STAGES)}")
+        if last not in plan:
+            raise config_module.ConfigError(f"--stage {last!r}: this version trains {', '.join(plan)} "
+                                            "(the GRU stages come with the CNN+GRU issue)")
+        plan = plan[: plan.index(last) + 1]
+    return plan
+
+
+def _config(run: runs.RunFolder, decision_resume: bool, preset: str | None, config_file: Path | None,
+            overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(config, input)``: the stored config when resuming (overrides given then must not
+    change it), else the layers resolved."""
+    given = {"preset": preset, "config_file": str(config_file) if config_file else None, "overrides": list(overrides)}
+    if decision_resume and run.exists():
+        record = run.read()
+        stored = record["config"]
+        if preset or config_file or overrides:
+            layered = config_module.resolve(preset or record.get("preset"), config_file, overrides)
+            changed = [k for k in config_module.differences(layered, stored) if not k.startswith("derived")
+                       and not k.startswith("runtime.")]
+            if changed:
+                raise config_module.ConfigError(f"--resume continues the run with its own config; the options given "
+                                                f"change {', '.join(changed)} (start a new run for that)")
+        return stored, record.get("config_input", given)
+    return config_module.resolve(preset or "paper", config_file, overrides), given
+
+
+def train_paper_baseline(data: Path, out: Path, preset: str | None = None, config_file: Path | None = None,
+                         overrides: list[str] | tuple[str, ...] = (), stage: str | None = None,
+                         resume: bool = False, force: bool = False, console=None,
+                         command: list[str] | None = None) -> dict[str, Any]:
+    """Train the paper baseline into run folder ``out``; returns the final run record."""
+    import os
+
+    from abawbench.training import device as device_module
+
+    rank = int(os.environ.get("RANK", "0"))
+    writer = rank == 0
+    run = runs.RunFolder(out, writer=writer)
+    overrides = list(overrides)
+    config, config_input = _config(run, resume, preset, config_file, overrides)
+    config["runtime"] = device_module.resolve_runtime(config["runtime"])
+    plan = stage_plan(stage)
+    device = device_module.setup(config["runtime"])
+
+    decision, error = None, None
+    if device.is_main:
+        try:
+            decision = runs.prepare(out, resume, force)
+        except runs.RunError as problem:
+            error = str(problem)
+    decision, error = device_module.broadcast((decision, error), device)
+    if error:
+        raise runs.RunError(error)
+    if decision == "done":
+        # finished, but asked for a stage it did not run (it stopped earlier with --stage)
+        finished = {n for n, s in run.read().get("stages", {}).items() if s.get("status") == "finished"}
+        if not set(plan) <= finished:
+            decision = "resume"
+    if decision == "done":
+        if console is not None and device.is_main:
+            console.print(f"{out}: the run is finished; nothing to do (--force trains again from scratch)")
+        return run.read()
+    with run.lock():
+        return _train(run, decision, config, config_input, plan, data, device, console,
+                      command or ["abawbench"] + sys.argv[1:], preset)
+
+
+def _train(run: runs.RunFolder, decision: str, config: dict[str, Any], config_input: dict[str, Any],
+           plan: list[str], data: Path, device, console, command: list[str], preset: str | None) -> dict[str, Any]:
+    from abawbench.training import device as device_module
+
+    started = time.perf_counter()
+    context = _Context.build(config, data, device, run, console)
+    if decision == "new":
+        record = {
+            "schema": runs.SCHEMA, "kind": runs.KIND, "method": "paper-baseline",
+            "preset": preset or config_input.get("preset") or "paper", "config": context.config,
+            "config_input": config_input, "seed": context.config["seed"], "group": runs.config_group(context.config),
+            "data": context.sources.record(), "command": command, "versions": runs.versions(),
+            "git": runs.git_state(), "device": device.record(), "started": runs.now(), "finished": None,
+            "status": "running", "stages": {name: {"status": "pending"} for name in plan},
+            "final_stage": plan[-1], "weights": context.weights_report,
+        }
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write(record)
+    else:
+        stored = run.read()
+        changed = [k for k in config_module.differences(stored["config"].get("derived", {}),
+                                                        context.config["derived"])]
+        if changed:
+            raise runs.RunError(f"{run.path}: the data differ from when the run started ({', '.join(changed)} "
+                                "changed); --force starts over")
+
+        def mark_running(r: dict[str, Any]) -> None:
+            r["status"] = "running"
+            r.setdefault("resumed", []).append({"time": runs.now(), "device": device.record(),
+                                                "command": command})
+            for name in plan:
+                r.setdefault("stages", {}).setdefault(name, {"status": "pending"})
+            r["final_stage"] = plan[-1]
+        run.update(mark_running)
+    device_module.barrier(device)
+    try:
+        teacher = None
+        for name in plan:
+            teacher = _run_stage(name, run, context, decision == "resume", teacher)
+        _final_predictions(run, context, plan[-1])
+    except KeyboardInterrupt:
+        run.update(lambda r: r.update(status="interrupted"))
+        raise
+    except BaseException as problem:
+        message = f"{type(problem).__name__}: {problem}"
+        run.update(lambda r: r.update(status="failed", error=message))
+        raise
+
+    def finish(r: dict[str, Any]) -> None:
+        r["status"] = "finished"
+        r["finished"] = runs.now()
+        r["seconds"] = round(time.perf_counter() - started, 1)  # this process's part of the run
+        r.pop("error", None)
+    record = run.update(finish) if device.is_main else {}
+    if console is not None and device.is_main:
+        from abawbench.report import print_run
+
+        print_run(console, run.path, record)
+    return record
+
+
+class _Context:
+    """What the stages of one run share (data, validation frames, the device)."""
+
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {}
+
+    @classmethod
+    def build(cls, config: dict[str, Any], data: Path, device, run: runs.RunFolder, console) -> _Context:
+        import copy
+
+        from abawbench.predict import frames_of_videos, validation_lengths
+        from abawbench.training import data as data_module
+        from abawbench.training.cnn import TrainingData, authors_steps_per_epoch, build_model, concat_table, \
+            input_normalization
+        from abawbench.training.device import barrier
+        from abawbench.training.inference import FrameInference
+
+        self = cls()
+        self.device, self.run, self.console = device, run, console
+        config = copy.deepcopy(config)
+        self.sources = data_module.resolve_sources(data, config)
+        # rank 0 builds the caches (index, external crops) first, the other ranks then read them
+        if not device.is_main:
+            barrier(device)
+        index = data_module.affwild2_index(self.sources)
+        tables = data_module.external_tables(self.sources, config, progress=False)
+        if device.is_main:
+            barrier(device)
+        parts = data_module.training_parts(index, tables, config)
+        batch = config["cnn"]["batch_per_task"]
+        if batch % device.world_size:
+            raise config_module.ConfigError(f"cnn.batch_per_task = {batch} must be divisible by the "
+                                            f"{device.world_size} processes")
+        steps = config["cnn"]["steps_per_epoch"] or authors_steps_per_epoch(parts, batch)
+        if steps < 1:
+            small = min(parts, key=lambda n: len(parts[n]))
+            raise config_module.ConfigError(f"part {small!r} has {len(parts[small])} rows, fewer than "
+                                            f"cnn.batch_per_task = {batch}: set cnn.steps_per_epoch")
+        lengths = validation_lengths(self.sources.affwild2, self.sources.edition)
+        frames = frames_of_videos(index, set(lengths["expr"]) | set(lengths["va"]))
+        self.index = index
+        self.data = TrainingData(parts=parts, table=concat_table(parts), steps_per_epoch=steps,
+                                 validation_frames=frames, validation_lengths=lengths,
+                                 affwild2_root=self.sources.affwild2, edition=self.sources.edition)
+        probe, self.weights_report = build_model(config)
+        normalization = input_normalization(config, probe)
+        del probe
+        config["derived"] = {
+            "edition": self.sources.edition,
+            "steps_per_epoch": steps,
+            "part_rows": {name: len(table) for name, table in parts.items()},
+            "part_sources": {name: sorted(str(s) for s in table["source"].unique()) for name, table in parts.items()},
+            "validation_frames": int(len(frames)),
+            "input_normalization": {"mean": list(normalization.mean), "std": list(normalization.std),
+                                    "scale": normalization.scale},
+            "input_resize": int(config["data"]["resize_scale"] * config["data"]["image_size"]),
+            "world_size": device.world_size,
+            "batch_per_task_per_rank": batch // device.world_size,
+        }
+        self.config = config
+        runtime = config["runtime"]
+        self.inference = FrameInference(frames, device, size=config["data"]["image_size"],
+                                        scale=config["data"]["resize_scale"],
+                                        batch_size=config["cnn"]["eval_batch_size"], workers=runtime["workers"],
+                                        cache_mb=runtime["eval_cache_mb"])
+        return self
+
+
+def _run_stage(name: str, run: runs.RunFolder, context: _Context, resume: bool, teacher):
+    """Train (or skip, when finished) one CNN stage; returns its trained model."""
+    from abawbench.training.cnn import CnnStage, schedule
+    from abawbench.training.device import seed_everything, stage_seed
+    from abawbench.training.loop import Trainer
+
+    config, device = context.config, context.device
+    record = run.read() if device.is_main else None
+    record = _broadcast(record, device)
+    if record["stages"].get(name, {}).get("status") == "finished":
+        return _load_best(run, context, name) if name == "cnn-teacher" else None
+    seed = stage_seed(config["seed"], name)
+    seed_everything(seed + device.rank)
+    if name == "cnn-student" and teacher is None:
+        teacher = _load_best(run, context, "cnn-teacher")
+    stage = CnnStage(name, config, context.data, device, seed, context.inference,
+                     teacher=teacher if name == "cnn-student" else None)
+    if context.console is not None and device.is_main:
+        context.console.rule(f"{name}")
+    run.set_stage(name, status="running", started=record["stages"].get(name, {}).get("started") or runs.now())
+    trainer = Trainer(run, device, log_every=config["runtime"]["log_every"],
+                      checkpoint_every=config["runtime"]["checkpoint_every"], progress=config["runtime"]["progress"],
+                      console=context.console)
+    clock = time.perf_counter()
+    result = trainer.fit(stage, schedule(config, context.data.steps_per_epoch), resume=resume)
+    seconds = time.perf_counter() - clock
+    scores = _stage_scores(run, context, stage)
+    metrics = run.metrics(name) if device.is_main else []
+    speeds = [line["images_per_s"] for line in metrics if "images_per_s" in line]
+    run.set_stage(name, status="finished", finished=runs.now(), epochs=result["epochs"],
+                  best_epoch=result["best_epoch"], stopped=result["stopped"], steps=result["steps"],
+                  validation=scores, best_epoch_validation=result["validation"],
+                  seconds=round(seconds + record["stages"].get(name, {}).get("seconds", 0.0), 1),
+                  images_per_s=round(sum(speeds) / len(speeds), 1) if speeds else None,
+                  checkpoint=str(run.checkpoint_path(name, "best").relative_to(run.path)))
+    return stage.model
+
+
+def _broadcast(value, device):
+    from abawbench.training.device import broadcast
+
+    return broadcast(value, device)
+
+
+def _load_best(run: runs.RunFolder, context: _Context, name: str):
+    import torch
+
+    from abawbench.training.cnn import build_model
+
+    model, _ = build_model(context.config)
+    checkpoint = run.load_checkpoint(name, "best", map_location="cpu")
+    if checkpoint is None:
+        raise runs.RunError(f"{run.path}: stage {name} has no best checkpoint ({run.checkpoint_path(name, 'best')})")
+    model.load_state_dict(checkpoint["model"])
+    memory = torch.channels_last if context.device.channels_last else torch.preserve_format
+    return model.to(context.device.device, memory_format=memory).eval()
+
+
+def _stage_scores(run: runs.RunFolder, context: _Context, stage) -> dict[str, float]:
+    """Predict the validation split with the stage's best weights, write it under
+    ``stage-predictions/<stage>/validation`` and score it as ``abawbench score --json``
+    does; returns the run record's validation block (from those score files)."""
+    from abawbench import atomic, scoring
+    from abawbench.predict import validation_summary, write_predictions
+
+    validation = stage.validate()
+    if not context.device.is_main:
+        return validation.metrics
+    folder = run.stage_predictions_path(stage.name, "validation")
+    write_predictions(folder, validation.extra, context.sources.edition, context.sources.affwild2, "validation",
+                      provenance={"run": str(run.path), "stage": stage.name})
+    results = {}
+    for track in ("expr", "va"):
+        result = scoring.score(folder / track, context.sources.affwild2, track, context.sources.edition,
+                               "validation")
+        atomic.write_json(run.score_path("validation", track, stage.name), result)
+        results[track] = result["metrics"]
+    return validation_summary(results["expr"], results["va"])
+
+
+def _final_predictions(run: runs.RunFolder, context: _Context, final_stage: str) -> None:
+    """The run's predictions from the final stage: validation (the stage's own
+    validation predictions, scored again as the run's) and, when the organisers' test
+    files are under the data root, test."""
+    import shutil
+
+    from abawbench import atomic, scoring
+    from abawbench.predict import PredictionError, test_references, write_predictions
+
+    device = context.device
+    if device.is_main:
+        source = run.stage_predictions_path(final_stage, "validation")
+        if not source.is_dir():
+            raise runs.RunError(f"{source}: the final stage's validation predictions are missing; "
+                                "delete the stage's record or use --force")
+        with atomic.staged_folder(run.predictions_path("validation")) as staging:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
+        for track in ("expr", "va"):
+            result = scoring.score(run.predictions_path("validation", track), context.sources.affwild2, track,
+                                   context.sources.edition, "validation")
+            atomic.write_json(run.score_path("validation", track), result)
+    try:
+        references = test_references(context.sources.affwild2, context.sources.edition, context.index)
+    except PredictionError as problem:
+        note = f"no test predictions: {problem}"
+        run.update(lambda r: r.update(notes=[n for n in r.get("notes", []) if not n.startswith("no test")] + [note]))
+        return
+    model = _load_best(run, context, final_stage)
+    videos = _predict_frames_of(context, model, references[0])
+    videos.notes += references[2]
+    if device.is_main:
+        write_predictions(run.predictions_path("test"), videos, context.sources.edition, context.sources.affwild2,
+                          "test", templates=references[1], provenance={"run": str(run.path), "stage": final_stage})
+
+
+def _predict_frames_of(context: _Context, model, lengths: dict[str, dict[str, int]]):
+    """Per-video predictions (gaps filled) of the videos in ``lengths``."""
+    from abawbench.data.loading import InputNormalizer
+    from abawbench.predict import frames_of_videos, per_video
+    from abawbench.training.cnn import input_normalization
+    from abawbench.training.inference import FrameInference
+
+    config = context.config
+    normalizer = InputNormalizer(input_normalization(config, model), channels_last=context.device.channels_last
+                                 ).to(context.device.device)
+    frames = frames_of_videos(context.index, set().union(*(set(v) for v in lengths.values())))
+    inference = FrameInference(frames, context.device, size=config["data"]["image_size"],
+                               scale=config["data"]["resize_scale"], batch_size=config["cnn"]["eval_batch_size"],
+                               workers=config["runtime"]["workers"], cache_mb=0)
+    predictions = inference.predict(model, normalizer)
+    return per_video(inference.frames, predictions.expr, predictions.va, predictions.predicted, lengths)

@@ -283,8 +283,11 @@ def predict_run(run_path: Path, data: Path, split: str, out: Path, edition: str 
     record = run.read()
     config = copy.deepcopy(record["config"])
     stage = stage or record.get("final_stage")
-    if stage not in ("cnn-teacher", "cnn-student"):
-        raise RunError(f"{run_path}: cannot predict with stage {stage!r} in this version (CNN stages only)")
+    if stage == "features":
+        stage = "cnn-student"  # a run stopped at its features predicts with its student
+    if stage not in ("cnn-teacher", "cnn-student", "gru-teacher", "gru-student"):
+        raise RunError(f"{run_path}: no stage {stage!r}; expected cnn-teacher, cnn-student, gru-teacher or "
+                       "gru-student")
     checkpoint = run.load_checkpoint(stage, "best")
     if checkpoint is None:
         raise RunError(f"{run_path}: stage {stage} has no best checkpoint yet ({run.checkpoint_path(stage, 'best')})")
@@ -300,19 +303,51 @@ def predict_run(run_path: Path, data: Path, split: str, out: Path, edition: str 
         lengths, templates, notes = validation_lengths(sources.affwild2, sources.edition), {}, []
     else:
         lengths, templates, notes = test_references(sources.affwild2, sources.edition, index)
+    cnn_checkpoint = checkpoint if stage.startswith("cnn-") else run.load_checkpoint("cnn-student", "best")
+    if cnn_checkpoint is None:
+        raise RunError(f"{run_path}: the GRU reads the CNN student's features, whose weights are missing "
+                       f"({run.checkpoint_path('cnn-student', 'best')})")
     model, _ = build_model(dict(config, model=dict(config["model"], pretrained="")))
-    model.load_state_dict(checkpoint["model"])
+    model.load_state_dict(cnn_checkpoint["model"])
     memory = torch.channels_last if where.channels_last else torch.preserve_format
     model = model.to(where.device, memory_format=memory).eval()
     normalizer = InputNormalizer(input_normalization(config, model), channels_last=where.channels_last
                                  ).to(where.device)
-    frames = frames_of_videos(index, set().union(*(set(v) for v in lengths.values())))
-    inference = FrameInference(frames, where, size=config["data"]["image_size"], scale=config["data"]["resize_scale"],
-                               batch_size=config["cnn"]["eval_batch_size"], workers=config["runtime"]["workers"])
-    predicted = inference.predict(model, normalizer)
-    videos = per_video(inference.frames, predicted.expr, predicted.va, predicted.predicted, lengths)
+    wanted = set().union(*(set(v) for v in lengths.values()))
+    if stage.startswith("gru-"):
+        videos = _predict_with_gru(model, normalizer, checkpoint, config, index, wanted, where, lengths)
+    else:
+        frames = frames_of_videos(index, wanted)
+        inference = FrameInference(frames, where, size=config["data"]["image_size"],
+                                   scale=config["data"]["resize_scale"], batch_size=config["cnn"]["eval_batch_size"],
+                                   workers=config["runtime"]["workers"])
+        predicted = inference.predict(model, normalizer)
+        videos = per_video(inference.frames, predicted.expr, predicted.va, predicted.predicted, lengths)
     videos.notes += notes
     return write_predictions(out, videos, sources.edition, sources.affwild2, split, templates,
                              provenance={"run": str(Path(run_path).resolve()), "stage": stage,
                                          "checkpoint_epoch": checkpoint.get("epoch"),
                                          "data": str(sources.affwild2)})
+
+
+def _predict_with_gru(cnn, normalizer, checkpoint: dict, config: dict, index, videos: set[str], device,
+                      lengths: Mapping[str, Mapping[str, int]]) -> VideoPredictions:
+    """The GRU stage's predictions for ``videos``: the CNN student's evaluation-view
+    features of their frames (computed here, so any data root works), then windows
+    stitched to one prediction per frame."""
+    from abawbench.training.features import frame_features
+    from abawbench.training.gru import WindowInference, build_gru, rows_of_videos
+
+    frames = rows_of_videos(index, videos).reset_index(drop=True)
+    frames.attrs = dict(index.attrs)
+    features = frame_features(cnn, normalizer, frames, device, size=config["data"]["image_size"],
+                              scale=config["data"]["resize_scale"], batch_size=config["gru"]["feature_batch_size"],
+                              workers=config["runtime"]["workers"])
+    frames["feature_row"] = np.arange(len(frames), dtype=np.int64)
+    gru = build_gru(config)
+    gru.load_state_dict(checkpoint["model"])
+    gru = gru.to(device.device).eval()
+    inference = WindowInference(frames, features, device, config["gru"]["length"], config["gru"]["eval_stride"],
+                                config["gru"]["eval_batch_size"])
+    grid, expr, va = inference.predict(gru)
+    return per_video(grid, expr, va, np.ones(len(grid), dtype=bool), lengths)

@@ -39,13 +39,13 @@ from abawbench import atomic
 
 SCHEMA = 1
 KIND = "abawbench-run"
-#: The method's stages, in order (the GRU stages arrive with issue 11).
+#: The method's stages, in order.
 STAGES = ("cnn-teacher", "cnn-student", "features", "gru-teacher", "gru-student")
 TRACKS = ("expr", "va")
 STATUSES = ("running", "finished", "failed", "interrupted")
 #: What ``--force`` may delete: only what a run writes.
-_RUN_ENTRIES = ("run.json", "metrics.jsonl", "checkpoints", "features", "predictions", "stage-predictions",
-                "scores", ".lock")
+_RUN_ENTRIES = ("run.json", "metrics.jsonl", "checkpoints", "features", ".features.tmp", ".features.old",
+                "predictions", "stage-predictions", "scores", ".lock")
 
 
 #: Run folders this process holds the lock of.
@@ -136,6 +136,26 @@ class RunFolder:
         return self.path / "scores" / name
 
     # ----------------------------------------------------------------- run.json
+    def stage_outputs(self, stage: str) -> list[Path]:
+        """The files a finished training stage leaves (its best weights and its scores)."""
+        return [self.checkpoint_path(stage, "best")] + [self.score_path("validation", t, stage) for t in TRACKS]
+
+    def remove_stage_outputs(self, stage: str) -> None:
+        """Delete what ``stage`` wrote (checkpoints, stage predictions, scores, its
+        metrics lines; the feature cache for ``features``), so it runs from scratch."""
+        if not self.writer:
+            return
+        for kind in ("best", "last"):
+            self.checkpoint_path(stage, kind).unlink(missing_ok=True)
+        for track in TRACKS:
+            self.score_path("validation", track, stage).unlink(missing_ok=True)
+        for folder in (self.path / "stage-predictions" / stage, self.path / "features") if stage == "features" \
+                else (self.path / "stage-predictions" / stage,):
+            if folder.is_dir():
+                shutil.rmtree(folder)
+        if self.metrics_jsonl.is_file():
+            self._write_metrics([line for line in self.metrics() if line.get("stage") != stage])
+
     def exists(self) -> bool:
         return self.run_json.is_file()
 
@@ -254,11 +274,12 @@ class RunFolder:
 
 def prepare(path: str | Path, resume: bool, force: bool) -> str:
     """Decide what ``train`` does with ``path``: ``"new"``, ``"resume"`` or ``"done"``
-    (a finished run and ``--resume``: nothing to do).
+    (a finished run: the caller checks its stages' outputs and does nothing, or redoes
+    the stages whose outputs are gone).
 
     A folder that holds a run is never overwritten without ``--force`` (which deletes
-    only what a run writes), and never continued without ``--resume``; a non-empty folder
-    that is not a run folder is refused.
+    only what a run writes), and an unfinished run is never continued without
+    ``--resume``; a non-empty folder that is not a run folder is refused.
     """
     path = Path(path)
     if resume and force:
@@ -283,9 +304,8 @@ def prepare(path: str | Path, resume: bool, force: bool) -> str:
             elif target.exists():
                 target.unlink()
         return "new"
-    if resume:
-        return "done" if status == "finished" else "resume"
     if status == "finished":
-        raise RunError(f"{path}: holds a finished run; --resume keeps it (nothing to do), --force trains again "
-                       "from scratch (deleting it)")
+        return "done"
+    if resume:
+        return "resume"
     raise RunError(f"{path}: holds an unfinished run (status {status}); --resume continues it, --force starts over")

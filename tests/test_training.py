@@ -56,12 +56,15 @@ def test_paper_code_preset_sets_each_switch_of_the_authors_code():
         "data.drop_gapped", "data.affectnet_splits",
         # the losses' code quirks (method.md) and the code's patience
         "model.va_bin_values", "loss.ccc_moments", "loss.va_bin_targets", "loss.teacher_reduction",
-        "loss.student_reduction", "loss.subset_weighting", "cnn.patience"}
+        "loss.student_reduction", "loss.subset_weighting", "cnn.patience",
+        # the GRU stage: features recomputed online from augmented image windows, patience 6
+        "gru.features", "gru.augmented_views", "gru.patience"}
     code = resolve("paper-code")
     assert code["data"]["thin"] is True and code["data"]["va_histogram_range"] == "data"
     assert code["model"]["normalization"] == "ferplus" and code["data"]["drop_gapped"] is True
     assert code["data"]["affectnet_splits"] == ["training", "validation"]
-    assert code["cnn"]["patience"] == 6
+    assert code["cnn"]["patience"] == 6 and code["gru"]["patience"] == 6
+    assert code["gru"]["features"] == "online" and code["gru"]["augmented_views"] == 0
 
 
 @pytest.mark.parametrize("override, message", [

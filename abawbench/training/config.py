@@ -60,7 +60,8 @@ SCHEMA: dict[str, Any] = {
     "method": {
         "tasks": Key([1, 2, 3], list, "the paper's tasks in use: 1 EXPR, 2 VA, 3 EXPR_VA (Table 1: [1,2] or [1,2,3])"),
         "shared_annotations": Key(True, bool, "student uses shared labels (Eq. 10) instead of Eq. 9"),
-        "gru": Key(False, bool, "run the CNN+GRU stages after the CNN student (issue 11; not in this version)"),
+        "gru": Key(True, bool, "run the CNN+GRU stages (features, gru-teacher, gru-student) after the CNN student "
+                   "(Table 3); false stops at the CNN student"),
     },
     "data": {
         "affwild2": Key("", str, "Aff-Wild2 root; '' = --data itself, or its one child holding cropped_aligned"),
@@ -123,6 +124,27 @@ SCHEMA: dict[str, Any] = {
         "batchnorm": Key("per-part", str, "one forward per part (BN statistics per part, code) or one joint forward",
                          ("per-part", "joint")),
         "eval_batch_size": Key(256, int, "images per inference batch", minimum=1),
+    },
+    "gru": {
+        "features": Key("cached", str, "CNN features computed once into the run folder (cached) or recomputed from "
+                        "augmented image windows every step (online, the authors' code)", ("cached", "online")),
+        "augmented_views": Key(3, int, "cached: augmented feature views per frame besides the evaluation view; "
+                               "one drawn per training window (0 = train on the evaluation features)", minimum=0),
+        "length": Key(32, int, "frames per window (paper 32; code default 64)", minimum=2),
+        "train_stride": Key(16, int, "training windows start every this many frames (code: half a window)",
+                            minimum=1),
+        "eval_stride": Key(32, int, "validation/prediction windows start every this many frames (code: a window); "
+                           "overlaps are averaged", minimum=1),
+        "hidden": Key(64, int, "GRU units per direction", minimum=1),
+        "batch_per_task": Key(16, int, "windows per part (EXPR, VA) per step", minimum=2),
+        "max_epochs": Key(40, int, "epochs at most", minimum=1),
+        "patience": Key(5, int, "stop after this many epochs without a better validation score", minimum=1),
+        "steps_per_epoch": Key(0, int, "steps per epoch; 0 = min(part windows) // batch_per_task", minimum=0),
+        "lr": Key(1e-4, float, "Adam learning rate (constant)", minimum=0.0),
+        "betas": Key([0.5, 0.999], list, "Adam betas (code)"),
+        "weight_decay": Key(0.0, float, "Adam weight decay", minimum=0.0),
+        "eval_batch_size": Key(64, int, "windows per inference batch", minimum=1),
+        "feature_batch_size": Key(256, int, "images per batch when extracting features", minimum=1),
     },
     "runtime": {
         "device": Key("auto", str, "auto (CUDA when present), cpu, cuda or cuda:N"),
@@ -242,15 +264,21 @@ def _check_lists(config: dict[str, Any]) -> None:
                               for b in betas):
         raise ConfigError(f"cnn.betas: expected two numbers in [0, 1), found {betas!r}")
     config["cnn"]["betas"] = [float(b) for b in betas]
+    betas = config["gru"]["betas"]
+    if len(betas) != 2 or any(isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1
+                              for b in betas):
+        raise ConfigError(f"gru.betas: expected two numbers in [0, 1), found {betas!r}")
+    config["gru"]["betas"] = [float(b) for b in betas]
+    gru = config["gru"]
+    if gru["train_stride"] > gru["length"] or gru["eval_stride"] > gru["length"]:
+        raise ConfigError(f"gru.train_stride and gru.eval_stride must be at most gru.length ({gru['length']}) so "
+                          f"every frame is in a window; found {gru['train_stride']} and {gru['eval_stride']}")
     splits = config["data"]["affectnet_splits"]
     if not splits or any(s not in ("training", "validation") for s in splits) or len(set(splits)) != len(splits):
         raise ConfigError(f"data.affectnet_splits: expected 'training' and/or 'validation', found {splits!r}")
     device = config["runtime"]["device"]
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         raise ConfigError(f"runtime.device: expected auto, cpu, cuda or cuda:N, found {device!r}")
-    if config["method"]["gru"]:
-        raise ConfigError("method.gru = true: the CNN+GRU stages are not in this version of abawbench yet; "
-                          "set method.gru = false")
 
 
 def resolve(preset: str | None = "paper", config_file: Path | None = None,

@@ -1,14 +1,19 @@
 """``abawbench train paper-baseline``: the reference method's stages in order inside one
 run folder.
 
-Stages (``runs.STAGES``): ``cnn-teacher`` → ``cnn-student`` (→ ``features`` →
-``gru-teacher`` → ``gru-student`` with issue 11), then the run's predictions and
-scores. A finished stage is skipped; an unfinished one resumes from its last checkpoint
-with ``--resume``. After each stage its best weights predict the validation split, which
-is written (``stage-predictions/``) and scored with ``abawbench.scoring.score``
-(``scores/<stage>-validation-<track>.json``); the last stage's predictions become the
-run's (``predictions/``, ``scores/validation-<track>.json``, and ``test`` predictions
-when the organisers' test files are under the data root).
+Stages (``runs.STAGES``): ``cnn-teacher`` → ``cnn-student`` → ``features`` →
+``gru-teacher`` → ``gru-student`` (the last three with ``method.gru``), then the run's
+predictions and scores. After each training stage its best weights predict the
+validation split, which is written (``stage-predictions/``) and scored with
+``abawbench.scoring.score`` (``scores/<stage>-validation-<track>.json``); the last
+stage's predictions become the run's (``predictions/``, ``scores/validation-<track>.json``,
+and ``test`` predictions when the organisers' test files are under the data root).
+
+Running it again on a run folder does only what is missing: a finished stage whose
+outputs are all there (best weights and scores; for ``features`` a cache made from the
+current student checkpoint) is skipped; the first stage whose outputs are gone is done
+again, and every stage after it from scratch. An unfinished stage resumes from its last
+checkpoint with ``--resume``.
 """
 
 from __future__ import annotations
@@ -21,21 +26,59 @@ from typing import Any
 from abawbench import runs
 from abawbench.training import config as config_module
 
-#: The stages this version implements, in order.
 CNN_STAGES = ("cnn-teacher", "cnn-student")
+GRU_STAGES = ("features", "gru-teacher", "gru-student")
+#: What each stage needs trained before it.
+NEEDS = {"cnn-student": "cnn-teacher", "features": "cnn-student", "gru-teacher": "features",
+         "gru-student": "gru-teacher"}
 
 
-def stage_plan(last: str | None) -> list[str]:
+def stage_plan(last: str | None, gru: bool = True) -> list[str]:
     """The stages a run executes, in order, up to and including ``last``."""
-    plan = list(CNN_STAGES)
+    plan = list(CNN_STAGES) + (list(GRU_STAGES) if gru else [])
     if last is not None:
         if last not in runs.STAGES:
             raise config_module.ConfigError(f"--stage {last!r}: expected one of {', '.join(runs.STAGES)}")
         if last not in plan:
-            raise config_module.ConfigError(f"--stage {last!r}: this version trains {', '.join(plan)} "
-                                            "(the GRU stages come with the CNN+GRU issue)")
+            raise config_module.ConfigError(f"--stage {last!r}: this run's config has method.gru = false, so its "
+                                            f"stages are {', '.join(plan)}")
         plan = plan[: plan.index(last) + 1]
     return plan
+
+
+def stage_problem(run: runs.RunFolder, record: dict[str, Any], name: str) -> str | None:
+    """Why the finished stage ``name`` must be done again (None: its outputs are there)."""
+    if record.get("stages", {}).get(name, {}).get("status") != "finished":
+        return "not finished"
+    if name == "features":
+        from abawbench.training import features
+
+        student = run.checkpoint_path("cnn-student", "best")
+        if not student.is_file():
+            return "the CNN student's weights are gone"
+        cache = features.read_cache(run.path)
+        sha = record["stages"][name].get("checkpoint_sha256")
+        return features.cache_problem(cache, features.file_sha256(student), cache.meta.get("index_signature")
+                                      if cache else "", cache.views if cache else 0) \
+            or (None if sha == cache.meta.get("checkpoint_sha256") else "the cache is not the recorded one")
+    missing = [str(p.relative_to(run.path)) for p in run.stage_outputs(name) if not p.is_file()]
+    return f"{', '.join(missing)} missing" if missing else None
+
+
+def stages_to_redo(run: runs.RunFolder, plan: list[str]) -> tuple[str | None, str | None]:
+    """``(first stage of plan that must run, why)``; every stage after it runs too.
+    ``(None, None)`` when every stage of the plan is finished with its outputs."""
+    record = run.read()
+    for name in plan:
+        problem = stage_problem(run, record, name)
+        if problem:
+            return name, problem
+    return None, None
+
+
+def final_outputs_missing(run: runs.RunFolder) -> bool:
+    return not all(run.score_path("validation", track).is_file() for track in runs.TRACKS) \
+        or not run.predictions_path("validation").is_dir()
 
 
 def _config(run: runs.RunFolder, decision_resume: bool, preset: str | None, config_file: Path | None,
@@ -70,9 +113,9 @@ def train_paper_baseline(data: Path, out: Path, preset: str | None = None, confi
     writer = rank == 0
     run = runs.RunFolder(out, writer=writer)
     overrides = list(overrides)
-    config, config_input = _config(run, resume, preset, config_file, overrides)
+    config, config_input = _config(run, resume or (not force and _finished(run)), preset, config_file, overrides)
     config["runtime"] = device_module.resolve_runtime(config["runtime"])
-    plan = stage_plan(stage)
+    plan = stage_plan(stage, config["method"]["gru"])
     device = device_module.setup(config["runtime"])
 
     decision, error = None, None
@@ -85,17 +128,43 @@ def train_paper_baseline(data: Path, out: Path, preset: str | None = None, confi
     if error:
         raise runs.RunError(error)
     if decision == "done":
-        # finished, but asked for a stage it did not run (it stopped earlier with --stage)
-        finished = {n for n, s in run.read().get("stages", {}).items() if s.get("status") == "finished"}
-        if not set(plan) <= finished:
-            decision = "resume"
-    if decision == "done":
-        if console is not None and device.is_main:
-            console.print(f"{out}: the run is finished; nothing to do (--force trains again from scratch)")
-        return run.read()
+        # finished: anything missing (a stage not run yet, outputs deleted) is done again
+        first, why = device_module.broadcast(stages_to_redo(run, plan) if device.is_main else None, device)
+        missing = device_module.broadcast(final_outputs_missing(run) if device.is_main else None, device)
+        if first is None and not missing:
+            if console is not None and device.is_main:
+                console.print(f"{out}: the run is finished and every stage's outputs are there; nothing to do "
+                              "(--force trains again from scratch)", highlight=False)
+            return run.read()
+        decision = "resume"
     with run.lock():
         return _train(run, decision, config, config_input, plan, data, device, console,
                       command or ["abawbench"] + sys.argv[1:], preset)
+
+
+def _finished(run: runs.RunFolder) -> bool:
+    try:
+        return run.exists() and run.read().get("status") == "finished"
+    except runs.RunError:
+        return False
+
+
+def _reset_from(run: runs.RunFolder, plan: list[str], console) -> None:
+    """Before continuing a run: the first stage that must run keeps its resume checkpoint
+    when it is merely unfinished; when its outputs are gone, it and every stage after it
+    start from scratch (an earlier stage's new weights make their results stale)."""
+    first, why = stages_to_redo(run, plan)
+    if first is None:
+        return
+    record = run.read()
+    later = plan[plan.index(first) + 1:]
+    redo = ([first] if record["stages"].get(first, {}).get("status") == "finished" else []) + \
+        [name for name in later if record["stages"].get(name, {}).get("status") not in (None, "pending")]
+    if console is not None and record["stages"].get(first, {}).get("status") == "finished":
+        console.print(f"{run.path}: redoing {first} ({why}) and the stages after it", highlight=False)
+    for name in redo:
+        run.remove_stage_outputs(name)
+    run.update(lambda r: [r["stages"].__setitem__(name, {"status": "pending"}) for name in redo])
 
 
 def _train(run: runs.RunFolder, decision: str, config: dict[str, Any], config_input: dict[str, Any],
@@ -132,12 +201,14 @@ def _train(run: runs.RunFolder, decision: str, config: dict[str, Any], config_in
                 r.setdefault("stages", {}).setdefault(name, {"status": "pending"})
             r["final_stage"] = plan[-1]
         run.update(mark_running)
+        if device.is_main:
+            _reset_from(run, plan, console)
     device_module.barrier(device)
     try:
-        teacher = None
+        models: dict[str, Any] = {}
         for name in plan:
-            teacher = _run_stage(name, run, context, decision == "resume", teacher)
-        _final_predictions(run, context, plan[-1])
+            _run_stage(name, run, context, decision == "resume", models)
+        _final_predictions(run, context, plan[-1], models)
     except KeyboardInterrupt:
         run.update(lambda r: r.update(status="interrupted"))
         raise
@@ -164,6 +235,17 @@ class _Context:
 
     def __init__(self) -> None:
         self.config: dict[str, Any] = {}
+        self._gru_data = None
+
+    def gru_data(self, models: dict[str, Any]):
+        """The GRU stages' data (sequence parts over the feature cache), built once."""
+        if self._gru_data is None:
+            from abawbench.training.gru import build_gru_data
+
+            cache = _model(self.run, self, models, "features")
+            self._gru_data = build_gru_data(self.index, cache.features, self.data.validation_lengths,
+                                            self.sources.affwild2, self.sources.edition, self.config)
+        return self._gru_data
 
     @classmethod
     def build(cls, config: dict[str, Any], data: Path, device, run: runs.RunFolder, console) -> _Context:
@@ -227,9 +309,8 @@ class _Context:
         return self
 
 
-def _run_stage(name: str, run: runs.RunFolder, context: _Context, resume: bool, teacher):
-    """Train (or skip, when finished) one CNN stage; returns its trained model."""
-    from abawbench.training.cnn import CnnStage, schedule
+def _run_stage(name: str, run: runs.RunFolder, context: _Context, resume: bool, models: dict[str, Any]) -> None:
+    """Train (or skip, when finished) one stage; its trained model goes into ``models``."""
     from abawbench.training.device import seed_everything, stage_seed
     from abawbench.training.loop import Trainer
 
@@ -237,13 +318,28 @@ def _run_stage(name: str, run: runs.RunFolder, context: _Context, resume: bool, 
     record = run.read() if device.is_main else None
     record = _broadcast(record, device)
     if record["stages"].get(name, {}).get("status") == "finished":
-        return _load_best(run, context, name) if name == "cnn-teacher" else None
+        if name == "features":
+            _features(run, context, models)
+        return
+    if name == "features":
+        _features(run, context, models)
+        return
     seed = stage_seed(config["seed"], name)
     seed_everything(seed + device.rank)
-    if name == "cnn-student" and teacher is None:
-        teacher = _load_best(run, context, "cnn-teacher")
-    stage = CnnStage(name, config, context.data, device, seed, context.inference,
-                     teacher=teacher if name == "cnn-student" else None)
+    teacher = _model(run, context, models, NEEDS[name]) if name in ("cnn-student", "gru-student") else None
+    if name.startswith("cnn-"):
+        from abawbench.training.cnn import CnnStage, schedule
+
+        stage = CnnStage(name, config, context.data, device, seed, context.inference, teacher=teacher)
+        steps = context.data.steps_per_epoch
+        plan = schedule(config, steps)
+    else:
+        from abawbench.training.gru import GruStage, gru_schedule
+
+        stage = GruStage(name, config, context.gru_data(models), device, seed, teacher=teacher,
+                         cnn=_model(run, context, models, "cnn-student") if config["gru"]["features"] == "online"
+                         else None)
+        plan = gru_schedule(config, stage.steps_per_epoch)
     if context.console is not None and device.is_main:
         context.console.rule(f"{name}")
     run.set_stage(name, status="running", started=record["stages"].get(name, {}).get("started") or runs.now())
@@ -251,7 +347,7 @@ def _run_stage(name: str, run: runs.RunFolder, context: _Context, resume: bool, 
                       checkpoint_every=config["runtime"]["checkpoint_every"], progress=config["runtime"]["progress"],
                       console=context.console)
     clock = time.perf_counter()
-    result = trainer.fit(stage, schedule(config, context.data.steps_per_epoch), resume=resume)
+    result = trainer.fit(stage, plan, resume=resume)
     seconds = time.perf_counter() - clock
     scores = _stage_scores(run, context, stage)
     metrics = run.metrics(name) if device.is_main else []
@@ -262,7 +358,54 @@ def _run_stage(name: str, run: runs.RunFolder, context: _Context, resume: bool, 
                   seconds=round(seconds + record["stages"].get(name, {}).get("seconds", 0.0), 1),
                   images_per_s=round(sum(speeds) / len(speeds), 1) if speeds else None,
                   checkpoint=str(run.checkpoint_path(name, "best").relative_to(run.path)))
-    return stage.model
+    models[name] = stage.model
+
+
+def _features(run: runs.RunFolder, context: _Context, models: dict[str, Any]) -> None:
+    """The ``features`` stage: the cache when it is valid, else the student extracts it."""
+    from abawbench.data.loading import InputNormalizer
+    from abawbench.training import features
+    from abawbench.training.cnn import input_normalization
+
+    config, device = context.config, context.device
+    views = 1 + (config["gru"]["augmented_views"] if config["gru"]["features"] == "cached" else 0)
+    student_path = run.checkpoint_path("cnn-student", "best")
+    sha = _broadcast(features.file_sha256(student_path) if device.is_main else None, device)
+    signature = features.index_signature(context.index)
+    cache = features.read_cache(run.path)
+    if features.cache_problem(cache, sha, signature, views) is None:
+        models["features"] = cache
+        return
+    if context.console is not None and device.is_main:
+        context.console.rule("features")
+    student = _model(run, context, models, "cnn-student")
+    normalizer = InputNormalizer(input_normalization(config, student), channels_last=device.channels_last
+                                 ).to(device.device)
+    run.set_stage("features", status="running", started=runs.now())
+    clock = time.perf_counter()
+    cache = features.extract(run.path, student, normalizer, context.index, device, views=views,
+                             size=config["data"]["image_size"], scale=config["data"]["resize_scale"],
+                             batch_size=config["gru"]["feature_batch_size"], workers=config["runtime"]["workers"],
+                             seed=context_seed(config, "features"), checkpoint_sha=sha, console=context.console,
+                             show_progress=config["runtime"]["progress"])
+    run.set_stage("features", status="finished", finished=runs.now(), seconds=round(time.perf_counter() - clock, 1),
+                  checkpoint_sha256=sha, views=views, rows=cache.meta["rows"],
+                  rows_with_crop=cache.meta["rows_with_crop"], bytes=cache.meta["bytes"],
+                  images_per_s=round(cache.meta["images"] / max(cache.meta["seconds"], 1e-9), 1))
+    models["features"] = cache
+
+
+def context_seed(config: dict[str, Any], stage: str) -> int:
+    from abawbench.training.device import stage_seed
+
+    return stage_seed(config["seed"], stage)
+
+
+def _model(run: runs.RunFolder, context: _Context, models: dict[str, Any], name: str):
+    """The trained model of stage ``name``: this process's, or its best checkpoint."""
+    if name not in models:
+        models[name] = _load_best(run, context, name)
+    return models[name]
 
 
 def _broadcast(value, device):
@@ -275,8 +418,17 @@ def _load_best(run: runs.RunFolder, context: _Context, name: str):
     import torch
 
     from abawbench.training.cnn import build_model
+    from abawbench.training.gru import build_gru
 
-    model, _ = build_model(context.config)
+    if name == "features":
+        from abawbench.training import features
+
+        cache = features.read_cache(run.path)
+        if cache is None:
+            raise runs.RunError(f"{run.path}: the feature cache is missing; delete the features stage's record or "
+                                "use --force")
+        return cache
+    model = build_gru(context.config) if name.startswith("gru-") else build_model(context.config)[0]
     checkpoint = run.load_checkpoint(name, "best", map_location="cpu")
     if checkpoint is None:
         raise runs.RunError(f"{run.path}: stage {name} has no best checkpoint ({run.checkpoint_path(name, 'best')})")
@@ -307,7 +459,7 @@ def _stage_scores(run: runs.RunFolder, context: _Context, stage) -> dict[str, fl
     return validation_summary(results["expr"], results["va"])
 
 
-def _final_predictions(run: runs.RunFolder, context: _Context, final_stage: str) -> None:
+def _final_predictions(run: runs.RunFolder, context: _Context, final_stage: str, models: dict[str, Any]) -> None:
     """The run's predictions from the final stage: validation (the stage's own
     validation predictions, scored again as the run's) and, when the organisers' test
     files are under the data root, test."""
@@ -317,6 +469,8 @@ def _final_predictions(run: runs.RunFolder, context: _Context, final_stage: str)
     from abawbench.predict import PredictionError, test_references, write_predictions
 
     device = context.device
+    if final_stage == "features":
+        final_stage = "cnn-student"  # --stage features: the run's predictions stay the student's
     if device.is_main:
         source = run.stage_predictions_path(final_stage, "validation")
         if not source.is_dir():
@@ -334,8 +488,13 @@ def _final_predictions(run: runs.RunFolder, context: _Context, final_stage: str)
         note = f"no test predictions: {problem}"
         run.update(lambda r: r.update(notes=[n for n in r.get("notes", []) if not n.startswith("no test")] + [note]))
         return
-    model = _load_best(run, context, final_stage)
-    videos = _predict_frames_of(context, model, references[0])
+    model = _model(run, context, models, final_stage)
+    if final_stage.startswith("gru-"):
+        from abawbench.training.gru import predict_videos
+
+        videos = predict_videos(model, context.gru_data(models), context.device, context.config, references[0])
+    else:
+        videos = _predict_frames_of(context, model, references[0])
     videos.notes += references[2]
     if device.is_main:
         write_predictions(run.predictions_path("test"), videos, context.sources.edition, context.sources.affwild2,

@@ -1,0 +1,132 @@
+"""The GRU half of the paper baseline: the model against the GRU equations worked by hand,
+the feature cache against the CNN run directly, and the stages' run-folder behaviour."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from abawbench.models import MultitaskCNN, MultitaskGRU, va_bin_values
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _gru_direction(x: np.ndarray, w_ih, w_hh, b_ih, b_hh) -> np.ndarray:
+    """One direction of a GRU over x (L, F), as the GRU equations read (r, z, n gates)."""
+    hidden = w_hh.shape[1]
+    h = np.zeros(hidden)
+    out = []
+    for x_t in x:
+        gi, gh = w_ih @ x_t + b_ih, w_hh @ h + b_hh
+        r = _sigmoid(gi[:hidden] + gh[:hidden])
+        z = _sigmoid(gi[hidden:2 * hidden] + gh[hidden:2 * hidden])
+        n = np.tanh(gi[2 * hidden:] + r * gh[2 * hidden:])
+        h = (1 - z) * n + z * h
+        out.append(h)
+    return np.array(out)
+
+
+def test_each_head_is_a_bidirectional_gru_then_relu_then_a_linear_layer_per_step():
+    torch.manual_seed(0)
+    model = MultitaskGRU(feature_width=6, hidden=4, va_bins=5).double()
+    x = torch.randn(2, 7, 2, 6, dtype=torch.float64)
+    with torch.no_grad():
+        out = {k: v.numpy() for k, v in model(x).items()}
+    assert out["expr"].shape == (2, 7, 7) and out["va"].shape == (2, 7, 10)
+    for k, name in enumerate(("expr", "va")):
+        head = model.heads[name]
+        p = {n: v.detach().numpy() for n, v in head.gru.named_parameters()}
+        assert head.gru.num_layers == 1 and head.gru.bidirectional and head.gru.hidden_size == 4
+        for b in range(2):
+            seq = x[b, :, k].numpy()
+            forward = _gru_direction(seq, p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"])
+            backward = _gru_direction(seq[::-1], p["weight_ih_l0_reverse"], p["weight_hh_l0_reverse"],
+                                      p["bias_ih_l0_reverse"], p["bias_hh_l0_reverse"])[::-1]
+            hidden = np.maximum(np.concatenate([forward, backward], axis=1), 0)  # ReLU on the 2·64-d output
+            expected = hidden @ head.classifier.weight.detach().numpy().T + head.classifier.bias.detach().numpy()
+            np.testing.assert_allclose(out[name][b], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_gru_decodes_va_as_the_expectation_over_the_bin_centres():
+    model = MultitaskGRU(va_bins=4)
+    logits = {"expr": torch.tensor([[[0.1, 3.0, 0, 0, 0, 0, 0]]]),
+              "va": torch.tensor([[[0.0, 0.0, 0.0, 0.0, 10.0, 0.0, 0.0, 0.0]]])}
+    decoded = model.decode(logits)
+    assert decoded["expr"].tolist() == [[1]]
+    centres = np.array([-0.75, -0.25, 0.25, 0.75])
+    p = np.exp([10.0, 0, 0, 0]) / np.exp([10.0, 0, 0, 0]).sum()
+    assert decoded["va"][0, 0].tolist() == pytest.approx([0.0, float(p @ centres)], abs=1e-6)
+    assert torch.equal(model.va_values, va_bin_values(4))
+
+
+def test_a_window_of_the_wrong_shape_is_refused_with_the_expected_shape():
+    with pytest.raises(ValueError, match=r"expected features \(B, L, 2, 128\), got \(3, 32, 128\)"):
+        MultitaskGRU()(torch.zeros(3, 32, 128))
+
+
+# ----------------------------------------------------------------------- feature cache
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn():
+    torch.manual_seed(1)
+    return MultitaskCNN("resnet10t", {"channels": [8, 8, 8, 8], "stem_width": 8}, head_hidden=16).eval()
+
+
+def _device():
+    from abawbench.training.device import resolve_runtime, setup
+
+    return setup(resolve_runtime({"device": "cpu", "amp": "off", "channels_last": "off", "compile": False,
+                                  "deterministic": "on", "workers": 0, "threads": 0, "log_every": 1,
+                                  "checkpoint_every": 1, "eval_cache_mb": 0, "progress": False}))
+
+
+def test_cached_features_are_the_students_head_features_of_the_evaluation_crops(synthetic_data, tiny_cnn, tmp_path):
+    from abawbench.data import affwild2
+    from abawbench.data.loading import NORMALIZATIONS, FrameDataset, InputNormalizer
+    from abawbench.training import features
+
+    root = synthetic_data[0] / "affwild2_abaw2"
+    index = affwild2.index(root, cache=False)
+    index = index[index["video"].astype(str).isin(sorted(index["video"].astype(str).unique())[:2])]
+    index.attrs = dict(affwild2.index(root, cache=False).attrs)
+    normalizer = InputNormalizer(NORMALIZATIONS["imagenet"])
+    cache = features.extract(tmp_path / "run", tiny_cnn, normalizer, index, _device(), views=2, size=32, scale=1.2,
+                             batch_size=16, workers=0, seed=0, checkpoint_sha="abc", show_progress=False)
+    table = index.reset_index(drop=True)
+    table.attrs = dict(index.attrs)
+    assert cache.features.shape == (2, len(table), 2, 16) and cache.features.dtype == np.float16
+    # the evaluation view, computed here straight from the dataset and the model
+    dataset = FrameDataset(table, train=False, size=32)
+    batch = dataset.__getitems__(list(range(len(dataset))))
+    with torch.no_grad():
+        direct = tiny_cnn.forward_features(normalizer(batch["image"]))
+    rows = batch["row"].numpy()
+    for k, head in enumerate(("expr", "va")):
+        np.testing.assert_allclose(cache.features[0, rows, k].astype(np.float32), direct[head].numpy(),
+                                   rtol=2e-3, atol=2e-3)
+    no_crop = ~table["has_crop"].to_numpy(bool)
+    assert no_crop.any() and not cache.features[:, no_crop].any()  # never a frame's own feature
+    assert not np.allclose(cache.features[1, rows], cache.features[0, rows])  # view 1 is augmented
+    frames = np.load(tmp_path / "run" / "features" / "frames.npz")
+    assert (frames["videos"][frames["video"]] == table["video"].astype(str).to_numpy()).all()
+    assert (frames["frame"] == table["frame"].to_numpy()).all()
+    meta = json.loads((tmp_path / "run" / "features" / "meta.json").read_text())
+    assert meta["checkpoint_sha256"] == "abc" and meta["rows_with_crop"] == int((~no_crop).sum())
+    signature = features.index_signature(table)
+    assert features.cache_problem(cache, "abc", signature, 2) is None
+    assert features.cache_problem(cache, "abd", signature, 2) == "the CNN student checkpoint changed"
+    assert features.cache_problem(cache, "abc", signature, 3) == "2 view(s) cached, 3 wanted"
+    assert features.cache_problem(features.read_cache(tmp_path / "elsewhere"), "abc", signature, 2) == \
+        "no feature cache"
+    # in memory, as predict computes them for any data root: the evaluation view again
+    in_memory = features.frame_features(tiny_cnn, normalizer, table, _device(), size=32, scale=1.2, batch_size=8,
+                                        workers=0)
+    np.testing.assert_array_equal(in_memory.astype(np.float16), cache.features[0])
+    assert not list((tmp_path / "run").glob(".features*"))  # nothing left of the staging folder

@@ -115,3 +115,16 @@ def edit_line():
         return lines
 
     return edit
+
+
+@pytest.fixture(scope="session")
+def micro_run(synthetic_data, tmp_path_factory):
+    """A complete tiny run (every stage of the paper baseline, a few steps each) on the
+    session's synthetic data: ``(run folder, run record)``."""
+    from test_training import MICRO
+
+    from abawbench.training.paper_baseline import train_paper_baseline
+
+    out = tmp_path_factory.mktemp("micro") / "run"
+    record = train_paper_baseline(synthetic_data[0], out, "tiny", None, MICRO + ["seed=3"])
+    return out, record

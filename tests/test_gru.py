@@ -4,6 +4,7 @@ the feature cache against the CNN run directly, and the stages' run-folder behav
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,3 +131,62 @@ def test_cached_features_are_the_students_head_features_of_the_evaluation_crops(
                                         workers=0)
     np.testing.assert_array_equal(in_memory.astype(np.float16), cache.features[0])
     assert not list((tmp_path / "run").glob(".features*"))  # nothing left of the staging folder
+
+
+# ----------------------------------------------------------------- the stages, in a run
+
+
+def _mtimes(folder):
+    return {p.relative_to(folder): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_deleting_a_stages_outputs_redoes_it_and_the_stages_after_it(micro_run, synthetic_data, tmp_path):
+    import shutil
+
+    from test_training import cli
+
+    out = tmp_path / "run"
+    shutil.copytree(micro_run[0], out)
+    before = _mtimes(out)
+    (out / "checkpoints" / "gru-teacher-best.pt").unlink()
+    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "redoing gru-teacher (checkpoints/gru-teacher-best.pt missing) and the stages after it" in \
+        " ".join(result.output.split())
+    after = _mtimes(out)
+    kept = [p for p in before if p.parts[0] == "checkpoints" and p.name.startswith("cnn-")] + \
+        [p for p in before if p.parts[0] == "features"]
+    assert kept and all(after[p] == before[p] for p in kept)  # the CNN stages and the features stay
+    for stage in ("gru-teacher", "gru-student"):
+        for name in (f"checkpoints/{stage}-best.pt", f"scores/{stage}-validation-expr.json"):
+            assert after[Path(name)] != before.get(Path(name)), name
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "finished" and all(s["status"] == "finished" for s in record["stages"].values())
+    epochs = [(m["stage"], m["epoch"]) for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())]
+    assert epochs.count(("gru-teacher", 0)) == 1 and epochs.count(("gru-student", 1)) == 1  # redone, not appended
+
+    # a new student checkpoint makes the cached features stale: they are extracted again
+    (out / "checkpoints" / "cnn-student-best.pt").unlink()
+    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "redoing cnn-student" in result.output
+    meta = json.loads((out / "features" / "meta.json").read_text())
+    from abawbench.training.features import file_sha256
+
+    assert meta["checkpoint_sha256"] == file_sha256(out / "checkpoints" / "cnn-student-best.pt")
+
+
+def test_predict_with_the_gru_student_writes_the_runs_own_predictions(micro_run, synthetic_data, tmp_path):
+    """``predict`` recomputes the features in memory for any data root; on the run's own
+    data it must write what the run wrote from its cache."""
+    from test_training import cli
+
+    out, _ = micro_run
+    result = cli("predict", out, "--data", synthetic_data[0], "--out", tmp_path / "pred")
+    assert result.exit_code == 0, result.output
+    for track in ("expr", "va"):
+        ours = sorted((tmp_path / "pred" / track).glob("*.txt"))
+        assert ours and [p.name for p in ours] == sorted(p.name for p in (out / "predictions" / "validation" /
+                                                                         track).glob("*.txt"))
+        for path in ours:
+            assert path.read_text() == (out / "predictions" / "validation" / track / path.name).read_text(), path

@@ -25,7 +25,12 @@ REPO = Path(__file__).resolve().parent.parent
 #: 3 steps per epoch, 2 epochs, one thread (the CI machine's cores are shared).
 MICRO = ["data.image_size=32", "cnn.batch_per_task=4", "cnn.steps_per_epoch=3", "cnn.max_epochs=2",
          "cnn.patience=2", "runtime.threads=1", "runtime.progress=false", "runtime.checkpoint_every=2",
-         "runtime.log_every=2", "cnn.eval_batch_size=128"]
+         "runtime.log_every=2", "cnn.eval_batch_size=128",
+         # the GRU stages: windows of 8 frames, 3 steps of 4 windows per part, 2 epochs
+         "gru.length=8", "gru.train_stride=4", "gru.eval_stride=8", "gru.batch_per_task=4", "gru.steps_per_epoch=3",
+         "gru.max_epochs=2", "gru.patience=2", "gru.hidden=8", "gru.augmented_views=1", "gru.feature_batch_size=128"]
+ALL_STAGES = ("cnn-teacher", "cnn-student", "features", "gru-teacher", "gru-student")
+TRAINED = ("cnn-teacher", "cnn-student", "gru-teacher", "gru-student")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -113,16 +118,6 @@ def test_unknown_key_on_the_command_line_exits_2_naming_it(synthetic_data, tmp_p
 # ------------------------------------------------------------------- the micro run
 
 
-@pytest.fixture(scope="module")
-def micro_run(synthetic_data, tmp_path_factory):
-    """A complete tiny run (both CNN stages) on the session's synthetic data."""
-    from abawbench.training.paper_baseline import train_paper_baseline
-
-    out = tmp_path_factory.mktemp("micro") / "run"
-    record = train_paper_baseline(synthetic_data[0], out, "tiny", None, MICRO + ["seed=3"])
-    return out, record
-
-
 def test_run_folder_follows_the_contract(micro_run, synthetic_data):
     out, _ = micro_run
     record = json.loads((out / "run.json").read_text())
@@ -130,14 +125,16 @@ def test_run_folder_follows_the_contract(micro_run, synthetic_data):
                 "device", "started", "finished", "status", "stages", "final_stage"):
         assert key in record, key
     assert record["kind"] == "abawbench-run" and record["method"] == "paper-baseline" and record["preset"] == "tiny"
-    assert record["status"] == "finished" and record["final_stage"] == "cnn-student" and record["seed"] == 3
+    assert record["status"] == "finished" and record["final_stage"] == "gru-student" and record["seed"] == 3
+    assert list(record["stages"]) == list(ALL_STAGES)
     assert record["group"] == config_group(record["config"])
     assert record["config"]["cnn"]["steps_per_epoch"] == 3 and record["config"]["derived"]["steps_per_epoch"] == 3
     assert record["data"]["synthetic"] is True and record["data"]["edition"] == "abaw2"
     assert record["data"]["affwild2"] == str((synthetic_data[0] / "affwild2_abaw2").resolve())
     assert set(record["versions"]) >= {"abawbench", "python", "torch", "timm", "numpy"}
     assert record["device"]["type"] == "cpu" and record["device"]["world_size"] == 1
-    for stage in ("cnn-teacher", "cnn-student"):
+    assert record["stages"]["features"]["status"] == "finished" and record["stages"]["features"]["views"] == 2
+    for stage in TRAINED:
         entry = record["stages"][stage]
         assert entry["status"] == "finished" and entry["epochs"] == 2
         assert set(entry["validation"]) == {"expr_criterion", "expr_f1", "expr_acc", "valence", "arousal", "va_mean",
@@ -147,8 +144,7 @@ def test_run_folder_follows_the_contract(micro_run, synthetic_data):
         for track in ("expr", "va"):
             assert (out / "scores" / f"{stage}-validation-{track}.json").is_file()
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [(m["stage"], m["epoch"]) for m in lines] == [("cnn-teacher", 0), ("cnn-teacher", 1),
-                                                         ("cnn-student", 0), ("cnn-student", 1)]
+    assert [(m["stage"], m["epoch"]) for m in lines] == [(stage, epoch) for stage in TRAINED for epoch in (0, 1)]
     for line in lines:
         assert {"stage", "epoch", "step", "time", "seconds", "images_per_s", "lr", "train", "validation",
                 "best"} <= set(line)
@@ -172,7 +168,7 @@ def test_predictions_cover_every_frame_of_every_validation_video(micro_run, synt
 def test_scores_are_what_abawbench_score_writes_and_match_validation_in_training(micro_run, synthetic_data, tmp_path):
     out, record = micro_run
     root = synthetic_data[0] / "affwild2_abaw2"
-    for stage in ("cnn-teacher", "cnn-student"):
+    for stage in TRAINED:
         best = next(m for m in RunFolder(out).metrics(stage) if m["epoch"] == record["stages"][stage]["best_epoch"])
         for track in ("expr", "va"):
             stored = json.loads((out / "scores" / f"{stage}-validation-{track}.json").read_text())
@@ -187,19 +183,23 @@ def test_scores_are_what_abawbench_score_writes_and_match_validation_in_training
                 assert best["validation"]["valence"] == pytest.approx(stored["metrics"]["valence"], abs=1e-6)
                 assert best["validation"]["arousal"] == pytest.approx(stored["metrics"]["arousal"], abs=1e-6)
     final = json.loads((out / "scores" / "validation-expr.json").read_text())
-    student = json.loads((out / "scores" / "cnn-student-validation-expr.json").read_text())
+    student = json.loads((out / "scores" / "gru-student-validation-expr.json").read_text())
     assert final["metrics"] == student["metrics"]
 
 
-def test_a_finished_run_is_not_overwritten_and_resume_does_nothing(micro_run, synthetic_data):
+def test_a_finished_run_is_not_overwritten_and_a_rerun_does_nothing(micro_run, synthetic_data):
     out, _ = micro_run
-    before = (out / "run.json").read_text()
-    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out, "--preset", "tiny")
-    assert result.exit_code == 2 and "holds a finished run" in result.output
-    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out, "--resume")
-    assert result.exit_code == 0, result.output
-    assert "nothing to do" in result.output
-    assert (out / "run.json").read_text() == before
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    text = (out / "run.json").read_text()
+    for flags in ([], ["--resume"]):
+        result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out, *flags)
+        assert result.exit_code == 0, result.output
+        assert "nothing to do" in result.output
+    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out, "--preset", "tiny",
+                 "--set", "cnn.lr=1")
+    assert result.exit_code == 2 and "cnn.lr" in result.output
+    assert (out / "run.json").read_text() == text
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_the_student_step_gives_the_teacher_no_gradient(synthetic_data):
@@ -403,7 +403,7 @@ def test_a_sigkilled_run_resumes_to_the_same_weights_and_metrics(synthetic_data,
 def test_two_process_torchrun_with_gloo_writes_one_run_folder(synthetic_data, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "ddp"
-    overrides = [a for o in MICRO + ["seed=2", "cnn.max_epochs=1"] for a in ("--set", o)]
+    overrides = [a for o in MICRO + ["seed=2", "cnn.max_epochs=1", "gru.max_epochs=1"] for a in ("--set", o)]
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                              "-m", "abawbench.cli", "train", "paper-baseline", "--data", str(synthetic_data[0]),
                              "--out", str(out), "--preset", "tiny", *overrides], env=env, capture_output=True,
@@ -414,9 +414,9 @@ def test_two_process_torchrun_with_gloo_writes_one_run_folder(synthetic_data, tm
     assert record["device"]["backend"] == "gloo"
     assert record["config"]["derived"]["batch_per_task_per_rank"] == 2
     lines = RunFolder(out).metrics()
-    assert [(m["stage"], m["epoch"]) for m in lines] == [("cnn-teacher", 0), ("cnn-student", 0)]  # one writer
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "metrics.jsonl", "predictions", "run.json",
-                                                     "scores", "stage-predictions"]
+    assert [(m["stage"], m["epoch"]) for m in lines] == [(stage, 0) for stage in TRAINED]  # one writer
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "features", "metrics.jsonl", "predictions",
+                                                     "run.json", "scores", "stage-predictions"]
     assert not list(out.rglob("*.tmp"))
 
 
@@ -426,7 +426,7 @@ def test_stage_names_follow_the_contract():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_both_cnn_stages_run_on_cuda_with_bf16_and_channels_last(synthetic_data, tmp_path):
+def test_every_stage_runs_on_cuda_with_bf16_and_channels_last(synthetic_data, tmp_path):
     from abawbench.training.paper_baseline import train_paper_baseline
 
     record = train_paper_baseline(synthetic_data[0], tmp_path / "run", "tiny", None,
@@ -435,7 +435,7 @@ def test_both_cnn_stages_run_on_cuda_with_bf16_and_channels_last(synthetic_data,
     assert record["status"] == "finished"
     assert record["device"]["type"] == "cuda" and record["device"]["amp"] == "bf16"
     assert record["device"]["channels_last"] is True
-    for stage in ("cnn-teacher", "cnn-student"):
+    for stage in TRAINED:
         assert np.isfinite(record["stages"][stage]["validation"]["score"])
 
 
@@ -446,7 +446,7 @@ def test_the_paper_code_preset_trains_with_every_code_switch_recorded(synthetic_
 
     tiny = resolve("tiny")["model"]
     model = [f"model.backbone={tiny['backbone']}", "model.backbone_args={channels=[16,32,64,128], stem_width=8}",
-             "model.head_hidden=64", "runtime.workers=0", "cnn.max_epochs=1"]
+             "model.head_hidden=64", "runtime.workers=0", "cnn.max_epochs=1", "gru.max_epochs=1"]
     record = train_paper_baseline(synthetic_data[0], tmp_path / "code", "paper-code", None, MICRO + model)
     assert record["status"] == "finished" and record["preset"] == "paper-code"
     config = record["config"]
@@ -458,5 +458,6 @@ def test_the_paper_code_preset_trains_with_every_code_switch_recorded(synthetic_
     synth = synthetic_data[1]["affectnet"]["splits"]
     kept = sum(synth[s]["kept"] - synth[s]["invalid_va_kept"] - len(synth[s]["corrupt_images"]) for s in synth)
     assert config["derived"]["part_rows"]["expr_va"] == kept
-    for stage in ("cnn-teacher", "cnn-student"):
+    assert config["gru"]["features"] == "online" and record["stages"]["features"]["views"] == 1
+    for stage in TRAINED:
         assert np.isfinite(record["stages"][stage]["validation"]["score"])

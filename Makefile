@@ -38,8 +38,8 @@ MUTANTS ?= 'abawbench.metrics.*' 'abawbench.formats.*' 'abawbench.scoring.*' 'ab
 	'abawbench.data.affwild2.x_has_label*' 'abawbench.data.affwild2.x_frames_of*' \
 	'abawbench.data.affwild2.x_shared_*' 'abawbench.data.affwild2.x_subject_group*' \
 	'abawbench.data.affwild2.x__label_histogram*' 'abawbench.data.affwild2.x_holdout_split*' \
-	'abawbench.data.loading.x_augmentation_draws*' 'abawbench.data.loading.x__split_keys*' \
-	'abawbench.data.loading.x_crop_and_flip*' 'abawbench.data.loading.xǁ_AugmentedImagesǁ_corners*' \
+	'abawbench.data.draws.x_augmentation_draws*' 'abawbench.data.draws.x_split_keys*' \
+	'abawbench.data.decoding.x_crop_and_flip*' 'abawbench.data.datasets.xǁ_AugmentedImagesǁ_corners*' \
 	'abawbench.data.mixing.x_valid_*' 'abawbench.data.mixing.x_thin_expr_positions*' \
 	'abawbench.data.mixing.x_*balance_weights*' 'abawbench.data.mixing.x_va_histogram_cells*' \
 	'abawbench.data.mixing.x__edges*'

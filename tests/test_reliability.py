@@ -549,7 +549,7 @@ def test_the_demo_reports_errors_as_the_other_commands_do(tmp_path, monkeypatch)
     import abawbench.demo
     from abawbench.scoring import ScoringError
 
-    def broken(out, console):
+    def broken(out, console, size):
         raise ScoringError("no ground truth")
 
     monkeypatch.setattr(abawbench.demo, "run_demo", broken)

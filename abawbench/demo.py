@@ -136,10 +136,15 @@ def _synth_step(out: Path, size: str, console: Console) -> bool:
 
 
 def _manifest(data: Path) -> dict | None:
+    return _read_json(data / "manifest.json")
+
+
+def _read_json(path: Path) -> dict | None:
+    """A JSON file's object, or None when it is missing or unreadable."""
     import json
 
     try:
-        return json.loads((data / "manifest.json").read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -197,6 +202,15 @@ def _score_step(out: Path, run: Path, predictions: Path, console: Console) -> di
         report.print_score(console, result)
         atomic.write_json(out / "scores" / f"{run.name}-validation-{track}.json", result)
         results[track] = result
+        # the checkpoint predicts what training itself scored: a check a reader can see
+        own = _read_json(run / "scores" / f"validation-{track}.json")
+        main = result["main_metric"]
+        if own is not None and main in own.get("metrics", {}):
+            same = abs(own["metrics"][main] - result["metrics"][main]) < 1e-9
+            console.print(f"{track.upper()} {main} {result['metrics'][main]:.4f}: "
+                          + ("the run's own validation score, reproduced" if same else
+                             f"[yellow]the run's own validation score was {own['metrics'][main]:.4f}[/yellow]"),
+                          highlight=False)
     return results
 
 

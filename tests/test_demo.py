@@ -191,3 +191,17 @@ def test_the_demo_runs_from_the_package_alone(installed, tmp_path):
     again = run_from(site, ["-m", "abawbench", "demo", "--out", str(out), "--size", "test"], tmp_path, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "already holds the synthetic data" in again.stdout and "nothing to do" in again.stdout
+
+
+def test_the_report_step_is_skipped_with_one_line_without_matplotlib(tmp_path, monkeypatch):
+    from abawbench import plots
+
+    def missing():
+        raise plots.MissingExtra("no matplotlib")
+
+    monkeypatch.setattr(plots, "pyplot", missing)
+    console = Console(record=True, width=200)
+    demo._report_step(tmp_path, tmp_path / "runs" / "tiny-seed0", console)
+    lines = console.export_text().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("skipped: matplotlib is not installed")
+    assert not (tmp_path / "report").exists()

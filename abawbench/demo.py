@@ -81,7 +81,7 @@ def run_demo(out: Path, console: Console, size: str = "demo") -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
 
     def step(name: str, title: str, action: Callable[[], Any]) -> Any:
-        console.rule(f"{len(steps) + 1}. {name}: {title}")
+        console.rule(f"{len(steps) + 1}. {name}: {escape(title)}")  # the title may name a path
         clock = time.perf_counter()
         result = action()
         seconds = time.perf_counter() - clock

@@ -314,7 +314,7 @@ def train():
                    "(what 'data synth' writes).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
 @click.option("--preset", type=click.Choice(["paper", "paper-code", "tiny"]),
-              help="baselines/<preset>.toml [default: paper].")
+              help="abawbench/baselines/<preset>.toml [default: paper].")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A TOML file of config tables, applied over the preset.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -479,13 +479,16 @@ def report(entries, out, data, track, edition, split, stage):
 @main.command()
 @click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               callback=_check_output_folder)
+# For the test suite: the test-size data and a few training steps (seconds, meaningless scores).
+@click.option("--size", default="demo", hidden=True, type=click.Choice(["demo", "test"]))
 @with_cache_options
 @user_errors
-def demo(out):
-    """Run the main job end to end on synthetic data: check, split, predict, score."""
+def demo(out, size):
+    """Run the main job end to end on synthetic data: synth, check, train the tiny baseline (every
+    stage), predict, score, compare, leaderboard, report; then one summary table."""
     from abawbench.demo import run_demo
 
-    run_demo(out, console)
+    run_demo(out, console, size)
 
 
 @main.group("cache")

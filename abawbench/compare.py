@@ -607,6 +607,8 @@ def compare_scored(scored: list[Scored], reference: Scored | None = None, by: li
         raise CompareError("nothing to compare")
     reference_label = (reference or scored[0]).label
     reference_path = (reference or scored[0]).path
+    # two stages of one run folder share its path: the stage tells them apart
+    reference_stage = (reference or scored[0]).stage
     rows = group_rows(scored, by)
     for track in {r.track for r in rows}:  # two groups may share a name ("tiny-*"): their ids tell them apart
         same = [r for r in rows if r.track == track]
@@ -618,7 +620,8 @@ def compare_scored(scored: list[Scored], reference: Scored | None = None, by: li
     notes = []
     for track in _ordered_tracks(rows):
         track_rows = [r for r in rows if r.track == track]
-        ref_row = next((r for r in track_rows if any(m.path == reference_path for m in r.members)), None)
+        ref_row = next((r for r in track_rows if any(m.path == reference_path and m.stage == reference_stage
+                                                     for m in r.members)), None)
         letters = {}
         entries = []
         for row in track_rows:

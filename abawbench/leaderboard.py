@@ -1,4 +1,4 @@
-"""Published ABAW results (``leaderboards/*.csv``) and where a run would stand among them.
+"""Published ABAW results (``abawbench/leaderboards/*.csv``, package data) and where a run would stand among them.
 
 A board is one CSV named ``<edition>-<track>.csv``: one row per team and edition, columns
 ``edition, track, split, team``, then every metric the source gives (the score JSON's
@@ -17,7 +17,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
+# package data, so a plain `pip install` (not only a checkout) has the boards
+BOARDS = Path(__file__).resolve().parent / "leaderboards"
 KEY_COLUMNS = ("edition", "track", "split", "team")
 TAIL_COLUMNS = ("source", "note")
 SPLITS = ("test", "validation")
@@ -53,7 +54,7 @@ class Board:
 def boards_folder(folder: Path | None = None) -> Path:
     folder = Path(folder) if folder is not None else BOARDS
     if not folder.is_dir():
-        raise LeaderboardError(f"{folder}: no leaderboards folder (abawbench ships leaderboards/ beside its package)")
+        raise LeaderboardError(f"{folder}: no leaderboards folder (abawbench ships its boards as package data in abawbench/leaderboards/)")
     return folder
 
 

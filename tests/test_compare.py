@@ -215,6 +215,24 @@ def test_stage_option_reads_that_stages_scores(root, tmp_path):
     assert [s.metrics for s in final if s.track == "expr"] != [s.metrics for s in teacher if s.track == "expr"]
 
 
+def test_a_stage_of_one_run_is_the_reference_its_other_stages_are_compared_with(root, tmp_path):
+    """Stages of one run folder share its path: the reference is the stage asked for,
+    not whichever stage of that folder comes first."""
+    run = make_run(tmp_path / "r", root, stage_quality={"cnn-teacher": 0.2, "cnn-student": 0.9})
+    entries = [s for stage in ("cnn-teacher", "cnn-student") for s in compare.load_run(run, stage, stage)]
+    student = next(s for s in entries if s.stage == "cnn-student" and s.track == "expr")
+    result = compare.compare_scored(entries, student, resamples=50)
+    for track in ("expr", "va"):
+        rows = {r["label"]: r for r in result["tracks"][track]["rows"]}
+        assert result["tracks"][track]["reference"] == "cnn-student"
+        assert rows["cnn-student"]["comparison"]["status"] == "reference"
+        teacher = rows["cnn-teacher"]["comparison"]
+        main = result["tracks"][track]["main_metric"]
+        expected = (json.loads((run / "scores" / f"cnn-teacher-validation-{track}.json").read_text())["metrics"][main]
+                    - json.loads((run / "scores" / f"cnn-student-validation-{track}.json").read_text())["metrics"][main])
+        assert teacher["status"] == "compared" and teacher["metrics"][main]["delta"] == pytest.approx(expected)
+
+
 @pytest.fixture
 def cli(monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")

@@ -13,7 +13,7 @@ from abawbench.cli import main
 
 from run_folders import make_run
 
-BOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
+BOARDS = Path(__file__).resolve().parent.parent / "abawbench" / "leaderboards"
 
 
 def read_csv(name):

@@ -3,8 +3,8 @@
 A config is a nested dict with the tables of :data:`SCHEMA`. It is built in layers, each
 overriding the one before:
 
-1. the schema's defaults (abawbench's choices; ``baselines/paper.toml`` lists every one);
-2. a preset, ``baselines/<name>.toml`` (``paper``, ``paper-code``, ``tiny``);
+1. the schema's defaults (abawbench's choices; ``abawbench/baselines/paper.toml`` lists every one);
+2. a preset, ``abawbench/baselines/<name>.toml`` (``paper``, ``paper-code``, ``tiny``);
 3. ``--config FILE`` (TOML, the same tables);
 4. ``--set table.key=value`` (the value in TOML syntax; a bare word is a string).
 
@@ -32,7 +32,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-PRESETS_FOLDER = Path(__file__).resolve().parents[2] / "baselines"
+# package data (abawbench/baselines/), so a plain `pip install` has the presets too
+PRESETS_FOLDER = Path(__file__).resolve().parents[1] / "baselines"
 PRESETS = ("paper", "paper-code", "tiny")
 
 
@@ -174,7 +175,7 @@ def defaults() -> dict[str, Any]:
 
 
 def preset_path(name: str) -> Path:
-    """``baselines/<name>.toml`` of the checkout (or installed package)."""
+    """``abawbench/baselines/<name>.toml``: package data, in a checkout and an installed package alike."""
     path = PRESETS_FOLDER / f"{name}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in PRESETS_FOLDER.glob("*.toml")) if PRESETS_FOLDER.is_dir() else list(PRESETS)

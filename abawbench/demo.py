@@ -48,7 +48,9 @@ SIZES = ("demo", "test")
 #: 32 px, enough to exercise every stage, not to learn anything.
 TEST_OVERRIDES = ("data.image_size=32", "cnn.batch_per_task=4", "cnn.steps_per_epoch=3", "cnn.max_epochs=1",
                   "cnn.patience=1", "cnn.eval_batch_size=128", "runtime.log_every=1",
-                  "runtime.checkpoint_every=3")
+                  "runtime.checkpoint_every=3", "gru.length=8", "gru.train_stride=4", "gru.eval_stride=8",
+                  "gru.batch_per_task=4", "gru.steps_per_epoch=3", "gru.max_epochs=1", "gru.patience=1",
+                  "gru.hidden=8", "gru.augmented_views=1")
 #: The paper's Aff-Wild2 validation numbers (method.md, "What the paper reports") of each
 #: stage, for the configuration the tiny preset shares with it: ``(method.tasks,
 #: method.shared_annotations, stage) -> (EXPR criterion, CCC valence, CCC arousal)``.

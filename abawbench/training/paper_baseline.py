@@ -57,10 +57,11 @@ def stage_problem(run: runs.RunFolder, record: dict[str, Any], name: str) -> str
         if not student.is_file():
             return "the CNN student's weights are gone"
         cache = features.read_cache(run.path)
-        sha = record["stages"][name].get("checkpoint_sha256")
-        return features.cache_problem(cache, features.file_sha256(student), cache.meta.get("index_signature")
-                                      if cache else "", cache.views if cache else 0) \
-            or (None if sha == cache.meta.get("checkpoint_sha256") else "the cache is not the recorded one")
+        if cache is None:
+            return "features/ missing"
+        if cache.meta.get("checkpoint_sha256") != features.file_sha256(student):
+            return "the CNN student checkpoint changed"
+        return None
     missing = [str(p.relative_to(run.path)) for p in run.stage_outputs(name) if not p.is_file()]
     return f"{', '.join(missing)} missing" if missing else None
 
@@ -366,6 +367,7 @@ def _features(run: runs.RunFolder, context: _Context, models: dict[str, Any]) ->
     from abawbench.data.loading import InputNormalizer
     from abawbench.training import features
     from abawbench.training.cnn import input_normalization
+    from abawbench.training.device import stage_seed
 
     config, device = context.config, context.device
     views = 1 + (config["gru"]["augmented_views"] if config["gru"]["features"] == "cached" else 0)
@@ -386,19 +388,13 @@ def _features(run: runs.RunFolder, context: _Context, models: dict[str, Any]) ->
     cache = features.extract(run.path, student, normalizer, context.index, device, views=views,
                              size=config["data"]["image_size"], scale=config["data"]["resize_scale"],
                              batch_size=config["gru"]["feature_batch_size"], workers=config["runtime"]["workers"],
-                             seed=context_seed(config, "features"), checkpoint_sha=sha, console=context.console,
+                             seed=stage_seed(config["seed"], "features"), checkpoint_sha=sha, console=context.console,
                              show_progress=config["runtime"]["progress"])
     run.set_stage("features", status="finished", finished=runs.now(), seconds=round(time.perf_counter() - clock, 1),
                   checkpoint_sha256=sha, views=views, rows=cache.meta["rows"],
                   rows_with_crop=cache.meta["rows_with_crop"], bytes=cache.meta["bytes"],
                   images_per_s=round(cache.meta["images"] / max(cache.meta["seconds"], 1e-9), 1))
     models["features"] = cache
-
-
-def context_seed(config: dict[str, Any], stage: str) -> int:
-    from abawbench.training.device import stage_seed
-
-    return stage_seed(config["seed"], stage)
 
 
 def _model(run: runs.RunFolder, context: _Context, models: dict[str, Any], name: str):

@@ -166,7 +166,7 @@ def extract(run_path: Path, model, normalizer, index: pd.DataFrame, device, *, v
             show_progress: bool = True) -> FeatureCache:
     """Compute and write ``RUN/features/`` (see the module docstring); every rank
     returns the finished cache. ``model`` is the CNN student (eval mode, frozen)."""
-    from abawbench.training.device import barrier, broadcast
+    from abawbench.training.device import barrier
 
     run_path = Path(run_path)
     started = time.perf_counter()
@@ -228,5 +228,4 @@ def extract(run_path: Path, model, normalizer, index: pd.DataFrame, device, *, v
     cache = read_cache(run_path)
     if cache is None:  # pragma: no cover - the rename above just made it
         raise RuntimeError(f"{run_path / FOLDER}: the feature cache was not written")
-    broadcast(None, device)
     return cache

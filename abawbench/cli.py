@@ -319,14 +319,17 @@ def train():
               help="A TOML file of config tables, applied over the preset.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one config key, e.g. --set cnn.lr=1e-3 (repeatable; TOML values).")
-@click.option("--stage", help="Stop after this stage (cnn-teacher, cnn-student).")
+@click.option("--stage", help="Stop after this stage (cnn-teacher, cnn-student, features, gru-teacher, "
+                                "gru-student).")
 @click.option("--seed", type=AsciiIntRange(min=0), help="Seed (same as --set seed=N).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--force", is_flag=True, help="Delete the run in --out and train again from scratch.")
 @with_cache_options
 @user_errors
 def train_paper_baseline(data, out, preset, config_file, overrides, stage, seed, resume, force):
-    """Train the ABAW 2021 multitask teacher/student baseline (CNN stages) into the run folder --out."""
+    """Train the ABAW 2021 multitask teacher/student baseline into the run folder --out: CNN teacher,
+    CNN student, features, GRU teacher, GRU student, then predictions and scores. Stages already
+    finished with their outputs are skipped; deleted outputs are made again."""
     from abawbench.training.paper_baseline import train_paper_baseline as train_run
 
     overrides = list(overrides) + ([f"seed={seed}"] if seed is not None else [])

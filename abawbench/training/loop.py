@@ -1,5 +1,5 @@
-"""One training loop for every stage of the method (CNN teacher and student here, the GRU
-stages of issue 11 on the same loop).
+"""One training loop for every stage of the method: the CNN teacher and student
+(:mod:`.cnn`) and the GRU teacher and student (:mod:`.gru`).
 
 A stage (:class:`Stage`) supplies its model, its batches and two functions: a training
 step that returns the loss and its named terms as tensors on the device, and a

@@ -196,3 +196,63 @@ def test_predict_with_the_gru_student_writes_the_runs_own_predictions(micro_run,
             np.testing.assert_allclose(mine, runs, atol=2e-3)
         else:
             assert (mine == runs).mean() > 0.99
+
+
+# ------------------------------------------------------------------------ resume
+
+
+def test_gru_stages_interrupted_mid_epoch_resume_to_the_same_weights_and_metrics(synthetic_data, tmp_path,
+                                                                                  monkeypatch):
+    """The GRU twin of test_training's in-process resume test: a run that stops right after
+    a mid-epoch checkpoint of gru-teacher, then again of gru-student, with every global
+    RNG scrambled before each ``--resume``, ends exactly where an uninterrupted run does
+    (the view draws of the cached features, the sampler position and the RNGs restored)."""
+    import shutil
+
+    from test_training import MICRO, _comparable, _weights
+
+    from abawbench.runs import RunFolder
+    from abawbench.training import loop
+    from abawbench.training.paper_baseline import train_paper_baseline
+
+    # one CNN step each: only the GRU stages are under test; three augmented views to draw from
+    overrides = MICRO + ["seed=4", "runtime.checkpoint_every=1", "gru.augmented_views=3", "cnn.max_epochs=1",
+                         "cnn.steps_per_epoch=1"]
+    prefix = tmp_path / "prefix"  # the CNN stages and the features, shared by both runs
+    train_paper_baseline(synthetic_data[0], prefix, "tiny", None, overrides, stage="features")
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    shutil.copytree(prefix, reference)
+    shutil.copytree(prefix, resumed)
+    train_paper_baseline(synthetic_data[0], reference, None, None, [], stage="gru-student", resume=True)
+
+    class Killed(BaseException):
+        pass
+
+    original = loop.Trainer._save_last
+    for stage in ("gru-teacher", "gru-student"):
+        def save_then_die(self, running, optimizer, state, stage=stage):
+            original(self, running, optimizer, state)
+            if running.name == stage and state.epoch == 1 and state.step == 2:  # mid-epoch of the second epoch
+                raise Killed()
+
+        monkeypatch.setattr(loop.Trainer, "_save_last", save_then_die)
+        with pytest.raises(Killed):
+            train_paper_baseline(synthetic_data[0], resumed, None, None, [], stage="gru-student", resume=True)
+        monkeypatch.setattr(loop.Trainer, "_save_last", original)
+        record = json.loads((resumed / "run.json").read_text())
+        assert record["status"] == "failed" and record["stages"][stage]["status"] == "running"
+        torch.manual_seed(12345)
+        np.random.seed(999)
+    train_paper_baseline(synthetic_data[0], resumed, None, None, [], stage="gru-student", resume=True)
+
+    for stage in ("gru-teacher", "gru-student"):
+        for kind in ("best", "last"):
+            a = _weights(reference / f"checkpoints/{stage}-{kind}.pt")
+            b = _weights(resumed / f"checkpoints/{stage}-{kind}.pt")
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), (stage, kind)
+        for track in ("expr", "va"):
+            name = f"scores/{stage}-validation-{track}.json"
+            assert json.loads((reference / name).read_text())["metrics"] == \
+                json.loads((resumed / name).read_text())["metrics"]
+    assert _comparable(RunFolder(reference).metrics()) == _comparable(RunFolder(resumed).metrics())
+    assert json.loads((resumed / "run.json").read_text())["status"] == "finished"

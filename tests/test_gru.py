@@ -256,3 +256,115 @@ def test_gru_stages_interrupted_mid_epoch_resume_to_the_same_weights_and_metrics
                 json.loads((resumed / name).read_text())["metrics"]
     assert _comparable(RunFolder(reference).metrics()) == _comparable(RunFolder(resumed).metrics())
     assert json.loads((resumed / "run.json").read_text())["status"] == "finished"
+
+
+# --------------------------------------------------------------- whole-video inference
+
+
+class _FrameEcho(MultitaskGRU):
+    """A "GRU" whose logits at each step encode only that step's input feature: the EXPR
+    head's 7 logits are the EXPR feature's first 7 values, the VA head's the VA feature's
+    first 2·bins, so the decoded prediction names the frame whose features it saw."""
+
+    def forward(self, features):
+        return {"expr": features[:, :, 0, :7].float(), "va": features[:, :, 1, :2 * self.va_bins].float()}
+
+
+def _echo_table():
+    """Three videos as an index lists them, rows shuffled: ``a`` frames 1..20 without rows
+    for 5 and 6 and no crop on 10 (the row there, its features garbage); ``b`` frames
+    3..7 (shorter than a window, starting late); ``c`` exactly one window, 1..8."""
+    import pandas as pd
+
+    rows = [("a", f, f != 10) for f in range(1, 21) if f not in (5, 6)] + \
+        [("b", f, True) for f in range(3, 8)] + [("c", f, True) for f in range(1, 9)]
+    order = np.random.default_rng(0).permutation(len(rows))
+    table = pd.DataFrame([rows[i] for i in order], columns=["video", "frame", "has_crop"])
+    table["feature_row"] = np.arange(len(table))
+    return table
+
+
+def _echo_features(table, bins):
+    """(N, 2, D) features whose echo decodes to a code per (video, frame): EXPR class
+    ``frame % 7``, valence the centre of bin ``frame``, arousal the centre of bin
+    ``video number``; rows without a crop carry a code no frame has (class 6, last bins)."""
+    features = np.zeros((len(table), 2, 2 * bins), dtype=np.float16)
+    videos = {"a": 0, "b": 1, "c": 2}
+    for i, (video, frame, crop) in enumerate(zip(table["video"], table["frame"], table["has_crop"])):
+        expr, valence, arousal = (frame % 7, frame, videos[video]) if crop else (6, bins - 1, bins - 1)
+        features[i, 0, expr] = 30
+        features[i, 1, valence] = 30
+        features[i, 1, bins + arousal] = 30
+    return features
+
+
+def _expected_echo(table, lengths, bins):
+    """{video: (n_frames, 3) expected (class, valence, arousal) per annotation line},
+    worked out frame by frame: a frame shows its own crop, else the nearest earlier crop
+    (the first crop before it); lines before the first or after the last row take the
+    nearest row's frame."""
+    from abawbench.models import va_bin_values
+
+    centres = va_bin_values(bins).numpy()
+    videos = {"a": 0, "b": 1, "c": 2}
+    expected = {}
+    for video, n in lengths.items():
+        mine = table[table["video"] == video]
+        crops = sorted(mine.loc[mine["has_crop"], "frame"])
+        first, last = mine["frame"].min(), mine["frame"].max()
+        lines = []
+        for line in range(1, n + 1):
+            at = min(max(line, first), last)  # the grid runs first..last
+            earlier = [c for c in crops if c <= at]
+            shown = earlier[-1] if earlier else crops[0]
+            lines.append((shown % 7, centres[shown], centres[videos[video]]))
+        expected[video] = np.array(lines)
+    return expected
+
+
+@pytest.mark.parametrize("stride", [8, 3])
+def test_whole_video_inference_gives_each_annotation_line_its_own_frames_prediction(stride, monkeypatch):
+    from abawbench.predict import per_video
+    from abawbench.training import gru
+    from abawbench.training.device import Device
+
+    bins, length = 24, 8
+    table = _echo_table()
+    features = _echo_features(table, bins)
+    model = _FrameEcho(feature_width=2 * bins, hidden=2, va_bins=bins)
+    lengths = {"a": 22, "b": 9, "c": 8}  # a and b have annotation lines past their last row
+    expected = _expected_echo(table, lengths, bins)
+
+    def check(grid, expr, va):
+        videos = per_video(grid, expr, va, np.ones(len(grid), dtype=bool), {"expr": lengths, "va": lengths})
+        for video, n in lengths.items():
+            got_expr, got_va = videos.tracks["expr"][video], videos.tracks["va"][video]
+            assert got_expr.shape == (n, 1) and got_va.shape == (n, 2)
+            np.testing.assert_array_equal(got_expr[:, 0], expected[video][:, 0], err_msg=video)
+            np.testing.assert_allclose(got_va, expected[video][:, 1:], atol=1e-6, err_msg=video)
+
+    single = gru.WindowInference(table, features, _device(), length, stride, batch_size=2)
+    grid, expr, va = single.predict(model)
+    assert grid.groupby("video")["frame"].apply(list).to_dict() == {
+        "a": list(range(1, 21)), "b": list(range(3, 8)), "c": list(range(1, 9))}
+    check(grid, expr, va)
+
+    # two ranks, each running its share of the windows, their sums added up
+    shares = {}
+
+    def gather(value, device):
+        shares[device.rank] = value
+        return [shares.get(r, value) for r in range(device.world_size)]
+
+    monkeypatch.setattr(gru, "all_gather", gather)
+    cpu = torch.device("cpu")
+    for rank in (1, 0):  # rank 1 first: rank 0 then adds up both shares
+        device = Device(cpu, None, False, False, True, rank=rank, world_size=2)
+        result = gru.WindowInference(table, features, device, length, stride, batch_size=2).predict(model)
+    check(*result)
+    # more ranks than windows: the ranks without a window still add a share of the right width
+    shares.clear()
+    for rank in range(15, -1, -1):
+        device = Device(cpu, None, False, False, True, rank=rank, world_size=16)
+        result = gru.WindowInference(table, features, device, length, stride, batch_size=2).predict(model)
+    check(*result)

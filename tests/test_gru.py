@@ -368,3 +368,44 @@ def test_whole_video_inference_gives_each_annotation_line_its_own_frames_predict
         device = Device(cpu, None, False, False, True, rank=rank, world_size=16)
         result = gru.WindowInference(table, features, device, length, stride, batch_size=2).predict(model)
     check(*result)
+
+
+def test_predict_the_test_split_with_the_gru_student_covers_the_organisers_lists(micro_run, synthetic_data,
+                                                                                   tmp_path):
+    """``predict --split test`` of a GRU run: one file per listed video, one line per frame
+    the list asks for (the test video's last crop when the list has no count; lines past
+    the crops take the last frame's prediction), each video predicted as the validation
+    split predicts it."""
+    import shutil
+
+    from test_training import cli
+
+    out, _ = micro_run
+    root = tmp_path / "affwild2_abaw2"
+    shutil.copytree(synthetic_data[0] / "affwild2_abaw2", root, ignore=shutil.ignore_patterns(".abawbench*"))
+    test_video = synthetic_data[1]["affwild2_abaw2"]["unannotated_videos"][0]
+    last_crop = max(int(p.stem) for p in (root / "cropped_aligned" / test_video).glob("*.jpg"))
+    validation = sorted(p.stem for p in (out / "predictions" / "validation" / "va").glob("*.txt"))[0]
+    val_lines = len((out / "predictions" / "validation" / "va" / f"{validation}.txt").read_text().splitlines()) - 1
+    lists = root / "names_of_videos_in_each_test_set"
+    lists.mkdir()
+    (lists / "Expression_Set.txt").write_text(f"{test_video}\n")
+    (lists / "Valence_Arousal_Set.txt").write_text(f"{test_video}\n{validation},{val_lines + 3}\n")
+
+    result = cli("predict", out, "--data", root, "--split", "test", "--out", tmp_path / "test")
+    assert result.exit_code == 0, result.output
+    marker = json.loads((tmp_path / "test" / "prediction.json").read_text())
+    assert marker["stage"] == "gru-student" and marker["split"] == "test"
+    assert sorted(p.name for p in (tmp_path / "test" / "expr").glob("*.txt")) == [f"{test_video}.txt"]
+    assert sorted(p.name for p in (tmp_path / "test" / "va").glob("*.txt")) == sorted(
+        [f"{test_video}.txt", f"{validation}.txt"])
+    expr = (tmp_path / "test" / "expr" / f"{test_video}.txt").read_text().splitlines()
+    assert len(expr) == last_crop + 1 and all(line in {str(k) for k in range(7)} for line in expr[1:])
+    va = np.loadtxt(tmp_path / "test" / "va" / f"{validation}.txt", delimiter=",", skiprows=1, ndmin=2)
+    assert va.shape == (val_lines + 3, 2) and (np.abs(va) <= 1).all()
+    assert (va[-3:] == va[-4]).all()  # past the last crop: the last frame's prediction
+
+    result = cli("predict", out, "--data", root, "--split", "validation", "--out", tmp_path / "val")
+    assert result.exit_code == 0, result.output
+    same = np.loadtxt(tmp_path / "val" / "va" / f"{validation}.txt", delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_allclose(va[:val_lines], same, atol=1e-4)  # the same windows over the same frames

@@ -409,3 +409,112 @@ def test_predict_the_test_split_with_the_gru_student_covers_the_organisers_lists
     assert result.exit_code == 0, result.output
     same = np.loadtxt(tmp_path / "val" / "va" / f"{validation}.txt", delimiter=",", skiprows=1, ndmin=2)
     np.testing.assert_allclose(va[:val_lines], same, atol=1e-4)  # the same windows over the same frames
+
+
+# ---------------------------------------------------------------------- redo rules
+
+
+def _redone(before, after, stage):
+    """Whether ``stage``'s best weights were written again."""
+    path = Path("checkpoints") / f"{stage}-best.pt"
+    return after[path] != before[path]
+
+
+def _rerun(out, synthetic_data, *flags):
+    from test_training import cli
+
+    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out, *flags)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "finished" and all(s["status"] == "finished" for s in record["stages"].values())
+    return " ".join(result.output.split()), record
+
+
+def _metric_epochs(out):
+    return [(m["stage"], m["epoch"]) for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())]
+
+
+def test_deleting_the_feature_cache_redoes_the_features_and_the_gru_stages_only(micro_run, synthetic_data, tmp_path):
+    import shutil
+
+    from abawbench.training.features import file_sha256
+
+    out = tmp_path / "run"
+    shutil.copytree(micro_run[0], out)
+    before = _mtimes(out)
+    shutil.rmtree(out / "features")
+    output, record = _rerun(out, synthetic_data)
+    assert "redoing features (features/ missing) and the stages after it" in output
+    after = _mtimes(out)
+    assert [s for s in ("cnn-teacher", "cnn-student", "gru-teacher", "gru-student") if _redone(before, after, s)] \
+        == ["gru-teacher", "gru-student"]
+    assert (out / "features" / "features.npy").is_file()
+    assert json.loads((out / "features" / "meta.json").read_text())["checkpoint_sha256"] == \
+        file_sha256(out / "checkpoints" / "cnn-student-best.pt")
+    assert sorted(_metric_epochs(out)) == sorted(_metric_epochs(micro_run[0]))  # redone, not appended
+    for track in ("expr", "va"):
+        assert after[Path(f"scores/validation-{track}.json")] != before[Path(f"scores/validation-{track}.json")]
+
+
+def test_deleting_a_cnn_teacher_score_redoes_every_stage(micro_run, synthetic_data, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(micro_run[0], out)
+    before = _mtimes(out)
+    (out / "scores" / "cnn-teacher-validation-va.json").unlink()
+    output, record = _rerun(out, synthetic_data)
+    assert "redoing cnn-teacher (scores/cnn-teacher-validation-va.json missing) and the stages after it" in output
+    after = _mtimes(out)
+    assert all(_redone(before, after, s) for s in ("cnn-teacher", "cnn-student", "gru-teacher", "gru-student"))
+    assert after[Path("features/features.npy")] != before[Path("features/features.npy")]
+    assert (out / "scores" / "cnn-teacher-validation-va.json").is_file()
+    assert sorted(_metric_epochs(out)) == sorted(_metric_epochs(micro_run[0]))
+
+
+def test_deleting_the_final_predictions_writes_them_again_and_trains_nothing(micro_run, synthetic_data, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(micro_run[0], out)
+    before = _mtimes(out)
+    shutil.rmtree(out / "predictions")
+    for track in ("expr", "va"):
+        (out / "scores" / f"validation-{track}.json").unlink()
+    output, record = _rerun(out, synthetic_data)
+    assert "redoing" not in output
+    after = _mtimes(out)
+    assert {p for p in before if p.parts[0] not in ("predictions", "scores") and p.name != "run.json"
+            and after.get(p) != before[p]} == set()  # weights, features, metrics, stage predictions untouched
+    assert {p for p in before if p.parts[0] == "scores" and not p.name.startswith("validation-")
+            and after[p] != before[p]} == set()
+    for track in ("expr", "va"):
+        written = sorted((out / "predictions" / "validation" / track).glob("*.txt"))
+        assert written and [p.read_text() for p in written] == [
+            (micro_run[0] / "predictions" / "validation" / track / p.name).read_text() for p in written]
+        assert json.loads((out / "scores" / f"validation-{track}.json").read_text())["metrics"] == json.loads(
+            (micro_run[0] / "scores" / f"validation-{track}.json").read_text())["metrics"]
+
+
+def test_a_run_stopped_at_the_features_gains_the_gru_stages_when_rerun_without_stage(synthetic_data, tmp_path):
+    from test_training import MICRO
+
+    from abawbench.training.paper_baseline import train_paper_baseline
+
+    out = tmp_path / "run"
+    record = train_paper_baseline(synthetic_data[0], out, "tiny", None,
+                                  MICRO + ["seed=6", "cnn.max_epochs=1", "cnn.steps_per_epoch=1"], stage="features")
+    assert record["final_stage"] == "features" and list(record["stages"]) == ["cnn-teacher", "cnn-student",
+                                                                               "features"]
+    assert json.loads((out / "predictions" / "validation" / "prediction.json").read_text())["stage"] == "cnn-student"
+    before = _mtimes(out)
+    output, record = _rerun(out, synthetic_data)
+    after = _mtimes(out)
+    assert record["final_stage"] == "gru-student" and list(record["stages"]) == [
+        "cnn-teacher", "cnn-student", "features", "gru-teacher", "gru-student"]
+    assert not any(_redone(before, after, s) for s in ("cnn-teacher", "cnn-student"))
+    assert after[Path("features/features.npy")] == before[Path("features/features.npy")]
+    assert all((out / "checkpoints" / f"{s}-best.pt").is_file() for s in ("gru-teacher", "gru-student"))
+    assert json.loads((out / "predictions" / "validation" / "prediction.json").read_text())["stage"] == "gru-student"
+    assert json.loads((out / "scores" / "validation-va.json").read_text())["metrics"] == json.loads(
+        (out / "scores" / "gru-student-validation-va.json").read_text())["metrics"]

@@ -497,13 +497,26 @@ def test_deleting_the_final_predictions_writes_them_again_and_trains_nothing(mic
 
 
 def test_a_run_stopped_at_the_features_gains_the_gru_stages_when_rerun_without_stage(synthetic_data, tmp_path):
+    """On a data root with the organisers' test lists: the test predictions follow the
+    final stage, and come back when deleted."""
+    import shutil
+
     from test_training import MICRO
 
     from abawbench.training.paper_baseline import train_paper_baseline
 
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_data[0], data, ignore=shutil.ignore_patterns(".abawbench*"))
+    test_video = synthetic_data[1]["affwild2_abaw2"]["unannotated_videos"][0]
+    lists = data / "affwild2_abaw2" / "names_of_videos_in_each_test_set"
+    lists.mkdir()
+    for name in ("Expression_Set.txt", "Valence_Arousal_Set.txt"):
+        (lists / name).write_text(f"{test_video}\n")
+    synthetic_data = (data, synthetic_data[1])
     out = tmp_path / "run"
-    record = train_paper_baseline(synthetic_data[0], out, "tiny", None,
+    record = train_paper_baseline(data, out, "tiny", None,
                                   MICRO + ["seed=6", "cnn.max_epochs=1", "cnn.steps_per_epoch=1"], stage="features")
+    assert json.loads((out / "predictions" / "test" / "prediction.json").read_text())["stage"] == "cnn-student"
     assert record["final_stage"] == "features" and list(record["stages"]) == ["cnn-teacher", "cnn-student",
                                                                                "features"]
     assert json.loads((out / "predictions" / "validation" / "prediction.json").read_text())["stage"] == "cnn-student"
@@ -518,3 +531,13 @@ def test_a_run_stopped_at_the_features_gains_the_gru_stages_when_rerun_without_s
     assert json.loads((out / "predictions" / "validation" / "prediction.json").read_text())["stage"] == "gru-student"
     assert json.loads((out / "scores" / "validation-va.json").read_text())["metrics"] == json.loads(
         (out / "scores" / "gru-student-validation-va.json").read_text())["metrics"]
+    test = out / "predictions" / "test"
+    assert json.loads((test / "prediction.json").read_text())["stage"] == "gru-student"
+    assert sorted(p.name for p in (test / "va").glob("*.txt")) == [f"{test_video}.txt"]
+
+    shutil.rmtree(test)
+    before = _mtimes(out)
+    _rerun(out, synthetic_data)
+    after = _mtimes(out)
+    assert not any(_redone(before, after, s) for s in ("cnn-teacher", "cnn-student", "gru-teacher", "gru-student"))
+    assert json.loads((test / "prediction.json").read_text())["stage"] == "gru-student"

@@ -78,8 +78,13 @@ def stages_to_redo(run: runs.RunFolder, plan: list[str]) -> tuple[str | None, st
 
 
 def final_outputs_missing(run: runs.RunFolder) -> bool:
-    return not all(run.score_path("validation", track).is_file() for track in runs.TRACKS) \
-        or not run.predictions_path("validation").is_dir()
+    """Whether the run's own predictions or scores are gone: validation always; test
+    unless the run noted that the data root has no organisers' test files."""
+    if not all(run.score_path("validation", track).is_file() for track in runs.TRACKS) \
+            or not run.predictions_path("validation").is_dir():
+        return True
+    no_test = any(str(note).startswith("no test") for note in run.read().get("notes", []))
+    return not no_test and not run.predictions_path("test").is_dir()
 
 
 def _config(run: runs.RunFolder, decision_resume: bool, preset: str | None, config_file: Path | None,

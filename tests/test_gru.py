@@ -541,3 +541,23 @@ def test_a_run_stopped_at_the_features_gains_the_gru_stages_when_rerun_without_s
     after = _mtimes(out)
     assert not any(_redone(before, after, s) for s in ("cnn-teacher", "cnn-student", "gru-teacher", "gru-student"))
     assert json.loads((test / "prediction.json").read_text())["stage"] == "gru-student"
+
+
+def test_deleting_a_stages_validation_predictions_redoes_it_and_the_stages_after_it(micro_run, synthetic_data,
+                                                                                       tmp_path):
+    """stage-predictions/<stage>/ is one of the stage's outputs (the final predictions are
+    copied from it): gone with predictions/, the rerun must not fail nor say it is done."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(micro_run[0], out)
+    before = _mtimes(out)
+    shutil.rmtree(out / "stage-predictions" / "gru-student")
+    shutil.rmtree(out / "predictions")
+    output, record = _rerun(out, synthetic_data)
+    assert "redoing gru-student" in output
+    after = _mtimes(out)
+    assert [s for s in ("cnn-teacher", "cnn-student", "gru-teacher", "gru-student") if _redone(before, after, s)] \
+        == ["gru-student"]
+    assert (out / "stage-predictions" / "gru-student" / "validation" / "prediction.json").is_file()
+    assert (out / "predictions" / "validation" / "prediction.json").is_file()

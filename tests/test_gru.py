@@ -561,3 +561,18 @@ def test_deleting_a_stages_validation_predictions_redoes_it_and_the_stages_after
         == ["gru-student"]
     assert (out / "stage-predictions" / "gru-student" / "validation" / "prediction.json").is_file()
     assert (out / "predictions" / "validation" / "prediction.json").is_file()
+
+
+def test_batches_that_do_not_split_over_the_processes_are_refused_before_any_training():
+    """A GRU batch that cannot be shared by the DDP processes must fail at the start, not
+    after the CNN stages have trained."""
+    from abawbench.training.config import ConfigError, resolve
+    from abawbench.training.paper_baseline import check_batches
+
+    config = resolve("tiny", overrides=["cnn.batch_per_task=6", "gru.batch_per_task=4"])
+    check_batches(config, 2)
+    with pytest.raises(ConfigError, match=r"gru\.batch_per_task = 4 must be divisible by the 3 processes"):
+        check_batches(config, 3)
+    with pytest.raises(ConfigError, match=r"cnn\.batch_per_task = 6 must be divisible by the 4 processes"):
+        check_batches(config, 4)
+    check_batches(resolve("tiny", overrides=["cnn.batch_per_task=6", "gru.batch_per_task=4", "method.gru=false"]), 3)

@@ -123,6 +123,7 @@ def train_paper_baseline(data: Path, out: Path, preset: str | None = None, confi
     config["runtime"] = device_module.resolve_runtime(config["runtime"])
     plan = stage_plan(stage, config["method"]["gru"])
     device = device_module.setup(config["runtime"])
+    check_batches(config, device.world_size)
 
     decision, error = None, None
     if device.is_main:
@@ -146,6 +147,17 @@ def train_paper_baseline(data: Path, out: Path, preset: str | None = None, confi
     with run.lock():
         return _train(run, decision, config, config_input, plan, data, device, console,
                       command or ["abawbench"] + sys.argv[1:], preset)
+
+
+def check_batches(config: dict[str, Any], world_size: int) -> None:
+    """Every rank takes an equal share of each part's draws (``RankShare``): refuse, before
+    anything trains, a per-task batch of a stage the run will train that does not split."""
+    sections = ("cnn", "gru") if config["method"]["gru"] else ("cnn",)
+    for section in sections:
+        batch = config[section]["batch_per_task"]
+        if batch % world_size:
+            raise config_module.ConfigError(f"{section}.batch_per_task = {batch} must be divisible by the "
+                                            f"{world_size} processes")
 
 
 def _finished(run: runs.RunFolder) -> bool:
@@ -277,9 +289,6 @@ class _Context:
             barrier(device)
         parts = data_module.training_parts(index, tables, config)
         batch = config["cnn"]["batch_per_task"]
-        if batch % device.world_size:
-            raise config_module.ConfigError(f"cnn.batch_per_task = {batch} must be divisible by the "
-                                            f"{device.world_size} processes")
         steps = config["cnn"]["steps_per_epoch"] or authors_steps_per_epoch(parts, batch)
         if steps < 1:
             small = min(parts, key=lambda n: len(parts[n]))

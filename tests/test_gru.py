@@ -366,8 +366,14 @@ def test_whole_video_inference_gives_each_annotation_line_its_own_frames_predict
     shares.clear()
     for rank in range(15, -1, -1):
         device = Device(cpu, None, False, False, True, rank=rank, world_size=16)
-        result = gru.WindowInference(table, features, device, length, stride, batch_size=2).predict(model)
+        inference = gru.WindowInference(table, features, device, length, stride, batch_size=2)
+        result = inference.predict(model)
     check(*result)
+    # each rank sends the frames its windows cover, not the whole grid (Aff-Wild2's
+    # validation grid is ~10^6 frames x 55 logits): all ranks together about one grid
+    sent = sum(value.nbytes for share in shares.values() for value in share if isinstance(value, np.ndarray))
+    width = 7 + 2 * bins
+    assert sent <= (inference.windows.n_grid + 16 * length) * (width + 1) * 8
 
 
 def test_predict_the_test_split_with_the_gru_student_covers_the_organisers_lists(micro_run, synthetic_data,

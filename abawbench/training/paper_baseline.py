@@ -89,19 +89,25 @@ def final_outputs_missing(run: runs.RunFolder) -> bool:
 
 def _config(run: runs.RunFolder, decision_resume: bool, preset: str | None, config_file: Path | None,
             overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(config, input)``: the stored config when resuming (overrides given then must not
-    change it), else the layers resolved."""
+    """``(config, input)``: the stored config when resuming, else the layers resolved.
+    Options given when resuming are layered over the stored config: ``runtime.*`` (this
+    machine's device, workers, threads...) is taken, any other change refused."""
     given = {"preset": preset, "config_file": str(config_file) if config_file else None, "overrides": list(overrides)}
     if decision_resume and run.exists():
         record = run.read()
         stored = record["config"]
         if preset or config_file or overrides:
-            layered = config_module.resolve(preset or record.get("preset"), config_file, overrides)
+            if preset and preset != record.get("preset"):
+                layered = config_module.resolve(preset, config_file, overrides)
+            else:
+                own = {name: value for name, value in stored.items() if name != "derived"}
+                layered = config_module.layered(own, config_file, overrides)
             changed = [k for k in config_module.differences(layered, stored) if not k.startswith("derived")
                        and not k.startswith("runtime.")]
             if changed:
                 raise config_module.ConfigError(f"--resume continues the run with its own config; the options given "
                                                 f"change {', '.join(changed)} (start a new run for that)")
+            stored = dict(stored, runtime=layered["runtime"])
         return stored, record.get("config_input", given)
     return config_module.resolve(preset or "paper", config_file, overrides), given
 

@@ -582,3 +582,31 @@ def test_batches_that_do_not_split_over_the_processes_are_refused_before_any_tra
     with pytest.raises(ConfigError, match=r"cnn\.batch_per_task = 6 must be divisible by the 4 processes"):
         check_batches(config, 4)
     check_batches(resolve("tiny", overrides=["cnn.batch_per_task=6", "gru.batch_per_task=4", "method.gru=false"]), 3)
+
+
+def test_an_epoch_of_the_gru_stage_draws_each_window_at_most_once(synthetic_data):
+    """The authors' GRU loader shuffles without replacement (method-from-code.md §3.8:
+    "GRU: no sampler; shuffle=True"): an epoch visits windows, it does not resample them."""
+    from test_training import MICRO
+
+    from abawbench.data import affwild2
+    from abawbench.predict import validation_lengths
+    from abawbench.training.config import resolve
+    from abawbench.training.gru import GruStage, build_gru_data
+
+    root = synthetic_data[0] / "affwild2_abaw2"
+    config = resolve("tiny", overrides=MICRO + ["gru.steps_per_epoch=0", "gru.batch_per_task=2"])
+    index = affwild2.index(root, cache=False)
+    features = np.zeros((2, len(index), 2, config["model"]["head_hidden"]), dtype=np.float16)
+    data = build_gru_data(index, features, validation_lengths(root, "abaw2"), root, "abaw2", config)
+    stage = GruStage("gru-teacher", config, data, _device(), seed=0)
+    sizes = stage._dataset.part_sizes
+    assert stage.steps_per_epoch == min(sizes.values()) // 2 >= 3
+    loader = stage.train_loader()
+    for epoch in range(2):
+        drawn = {part: [] for part in sizes}
+        for batch in loader:
+            for window, part in zip(batch["window"].tolist(), batch["window_part"].tolist()):
+                drawn[("expr", "va")[part]].append(window)
+        for part, windows in drawn.items():
+            assert len(windows) == 2 * stage.steps_per_epoch and len(set(windows)) == len(windows), (epoch, part)

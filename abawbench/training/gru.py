@@ -251,9 +251,10 @@ class GruStage(Stage):
         from abawbench.data.mixing import MultiPartBatchSampler
         from abawbench.training.cnn import RankShare
 
-        sampler = MultiPartBatchSampler({name: np.ones(n) for name, n in self._dataset.part_sizes.items()},
-                                        per_part=self.section["batch_per_task"], steps=self.steps_per_epoch,
-                                        seed=self.seed)
+        # uniform without replacement, each part walking fresh permutations of its windows:
+        # the authors' GRU loader shuffles (no balancing sampler for the GRU)
+        sampler = MultiPartBatchSampler(self._dataset.part_sizes, per_part=self.section["batch_per_task"],
+                                        steps=self.steps_per_epoch, seed=self.seed)
         if self.device.distributed:
             sampler = RankShare(sampler, self.device.rank, self.device.world_size)
         workers = self.config["runtime"]["workers"] if self.cnn is not None else 0

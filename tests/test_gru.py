@@ -53,6 +53,22 @@ def test_each_head_is_a_bidirectional_gru_then_relu_then_a_linear_layer_per_step
             np.testing.assert_allclose(out[name][b], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_the_gru_runs_in_float32_under_bf16_autocast():
+    """The GRU is tiny next to the CNN: bf16 saves nothing there, costs precision over 32
+    recurrent steps, and cuDNN's bf16 RNN support depends on the version. Under autocast it
+    computes exactly what it computes without."""
+    torch.manual_seed(0)
+    model = MultitaskGRU(feature_width=16, hidden=8, va_bins=5)
+    x = torch.randn(2, 12, 2, 16).to(torch.float16)  # as the cache holds them
+    plain = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(x)
+    for head in ("expr", "va"):
+        assert mixed[head].dtype == torch.float32 and torch.equal(mixed[head], plain[head]), head
+    sum(v.sum() for v in mixed.values()).backward()
+    assert model.heads["va"].gru.weight_hh_l0.grad.dtype == torch.float32
+
+
 def test_the_gru_decodes_va_as_the_expectation_over_the_bin_centres():
     model = MultitaskGRU(va_bins=4)
     logits = {"expr": torch.tensor([[[0.1, 3.0, 0, 0, 0, 0, 0]]]),

@@ -137,8 +137,10 @@ class RunFolder:
 
     # ----------------------------------------------------------------- run.json
     def stage_outputs(self, stage: str) -> list[Path]:
-        """The files a finished training stage leaves (its best weights and its scores)."""
-        return [self.checkpoint_path(stage, "best")] + [self.score_path("validation", t, stage) for t in TRACKS]
+        """The files a finished training stage leaves: its best weights, its validation
+        predictions (their ``prediction.json``, written last) and their scores."""
+        return [self.checkpoint_path(stage, "best"), self.stage_predictions_path(stage, "validation") /
+                "prediction.json"] + [self.score_path("validation", t, stage) for t in TRACKS]
 
     def remove_stage_outputs(self, stage: str) -> None:
         """Delete what ``stage`` wrote (checkpoints, stage predictions, scores, its

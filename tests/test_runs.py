@@ -59,6 +59,9 @@ def test_force_deletes_only_what_a_run_writes(tmp_path):
     write_run(run, "finished")
     (run / "checkpoints").mkdir()
     (run / "checkpoints" / "cnn-teacher-best.pt").write_bytes(b"x")
+    for folder in ("features", ".features.tmp", ".features.old", "stage-predictions/gru-student/validation"):
+        (run / folder).mkdir(parents=True)
+        (run / folder / "meta.json").write_text("{}")
     (run / "notes.txt").write_text("mine")
     assert prepare(run, resume=False, force=True) == "new"
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]

@@ -202,6 +202,30 @@ def test_a_finished_run_is_not_overwritten_and_a_rerun_does_nothing(micro_run, s
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
 
 
+def test_resume_takes_runtime_settings_and_checks_other_options_against_the_runs_own(micro_run, synthetic_data,
+                                                                                      tmp_path):
+    """The micro run was started with --set overrides of cnn.* and gru.*: resuming it with
+    a runtime setting (another machine) must apply that setting, not refuse because the
+    new options lack the run's own overrides; a real change is still refused."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(micro_run[0], out)
+    shutil.rmtree(out / "predictions")  # something to do that trains nothing
+    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out, "--resume",
+                 "--set", "runtime.threads=2")
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "run.json").read_text())
+    assert record["resumed"][-1]["device"]["threads"] == 2 and record["status"] == "finished"
+    assert record["config"] == json.loads((micro_run[0] / "run.json").read_text())["config"]  # the run's own
+    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out, "--resume",
+                 "--set", "gru.hidden=9")
+    assert result.exit_code == 2 and "change gru.hidden" in result.output
+    result = cli("train", "paper-baseline", "--data", synthetic_data[0], "--out", out, "--resume",
+                 "--set", "gru.hidden=8")  # what the run already has
+    assert result.exit_code == 0 and "nothing to do" in result.output
+
+
 def test_the_student_step_gives_the_teacher_no_gradient(synthetic_data):
     from abawbench.training import data as data_module
     from abawbench.training.cnn import CnnStage, TrainingData, build_model, concat_table

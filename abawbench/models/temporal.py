@@ -7,7 +7,8 @@ of L consecutive frames goes, head by head, through its own bidirectional GRU::
 
 one output per time step (many-to-many): K = 7 expression logits, K = 2·B VA bin logits
 (B for valence, then B for arousal), decoded exactly as the CNN's heads are (argmax; the
-expectation of the softmax over the bin values).
+expectation of the softmax over the bin values). It computes in its weights' dtype
+(float32) even inside an autocast region.
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ class MultitaskGRU(nn.Module):
             raise ValueError(f"expected features (B, L, {len(HEADS)}, {self.feature_width}), "
                              f"got {tuple(features.shape)}")
         features = features.to(self.heads["expr"].classifier.weight.dtype)  # the cache holds float16
-        return {name: self.heads[name](features[:, :, k]) for k, name in enumerate(HEADS)}
+        # float32 even under AMP: the GRU costs nothing next to the CNN, bf16 would lose
+        # precision over the recurrent steps, and cuDNN's bf16 RNNs depend on its version
+        with torch.autocast(features.device.type, enabled=False):
+            return {name: self.heads[name](features[:, :, k]) for k, name in enumerate(HEADS)}
 
     def decode(self, logits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``expr`` (...) int64 class ids and ``va`` (..., 2) float32 from (..., K) logits."""

@@ -288,8 +288,17 @@ def resolve(preset: str | None = "paper", config_file: Path | None = None,
     config = defaults()
     if preset:
         config = merge(config, read_toml(preset_path(preset)), f"preset {preset} ({preset_path(preset)})")
+    return layered(config, config_file, overrides)
+
+
+def layered(config: dict[str, Any], config_file: Path | None = None,
+            overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """``config`` (complete, e.g. a run's stored one without ``derived``) with a config
+    file and ``--set`` overrides applied over it, checked as :func:`resolve` checks."""
     if config_file is not None:
         config = merge(config, read_toml(Path(config_file)), str(config_file))
+    else:
+        config = copy.deepcopy(config)
     for text in overrides:
         path, value = parse_override(text)
         layer: dict[str, Any] = {}

@@ -109,7 +109,8 @@ class WindowInference:
     def logits(self, model: nn.Module) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         """``(grid, {head: (G, K) float32})``: one row per covered frame (``video``,
         ``frame``) and its logits averaged over the windows holding it. Under DDP each
-        rank runs a share of the windows and the sums are added up."""
+        rank runs a consecutive share of the windows and the sums of the frames they
+        cover are added up."""
         from abawbench.data.windows import Stitcher
 
         was_training = model.training
@@ -133,9 +134,17 @@ class WindowInference:
             widths = [model.heads[head].classifier.out_features for head in HEADS]
             stitcher = Stitcher(self.windows, sum(widths))
         if self.device.distributed:
-            shares = all_gather((stitcher.sums, stitcher.count), self.device)
-            stitcher.sums = np.sum([share[0] for share in shares], axis=0)
-            stitcher.count = np.sum([share[1] for share in shares], axis=0)
+            # a rank's windows are consecutive, so the frames they cover are one span of
+            # the grid: each rank sends that span only (the whole grid is ~10^6 frames x
+            # K logits at Aff-Wild2 scale, and every rank receives every share)
+            covered = np.flatnonzero(stitcher.count)
+            lo, hi = (int(covered[0]), int(covered[-1]) + 1) if covered.size else (0, 0)
+            shares = all_gather((lo, stitcher.sums[lo:hi], stitcher.count[lo:hi]), self.device)
+            stitcher.sums = np.zeros_like(stitcher.sums)
+            stitcher.count = np.zeros_like(stitcher.count)
+            for start, sums, count in shares:
+                stitcher.sums[start:start + len(count)] += sums
+                stitcher.count[start:start + len(count)] += count
         videos = stitcher.result()
         names = list(videos)
         grid = pd.DataFrame({
@@ -242,9 +251,10 @@ class GruStage(Stage):
         from abawbench.data.mixing import MultiPartBatchSampler
         from abawbench.training.cnn import RankShare
 
-        sampler = MultiPartBatchSampler({name: np.ones(n) for name, n in self._dataset.part_sizes.items()},
-                                        per_part=self.section["batch_per_task"], steps=self.steps_per_epoch,
-                                        seed=self.seed)
+        # uniform without replacement, each part walking fresh permutations of its windows:
+        # the authors' GRU loader shuffles (no balancing sampler for the GRU)
+        sampler = MultiPartBatchSampler(self._dataset.part_sizes, per_part=self.section["batch_per_task"],
+                                        steps=self.steps_per_epoch, seed=self.seed)
         if self.device.distributed:
             sampler = RankShare(sampler, self.device.rank, self.device.world_size)
         workers = self.config["runtime"]["workers"] if self.cnn is not None else 0

@@ -78,25 +78,36 @@ def stages_to_redo(run: runs.RunFolder, plan: list[str]) -> tuple[str | None, st
 
 
 def final_outputs_missing(run: runs.RunFolder) -> bool:
-    return not all(run.score_path("validation", track).is_file() for track in runs.TRACKS) \
-        or not run.predictions_path("validation").is_dir()
+    """Whether the run's own predictions or scores are gone: validation always; test
+    unless the run noted that the data root has no organisers' test files."""
+    if not all(run.score_path("validation", track).is_file() for track in runs.TRACKS) \
+            or not run.predictions_path("validation").is_dir():
+        return True
+    no_test = any(str(note).startswith("no test") for note in run.read().get("notes", []))
+    return not no_test and not run.predictions_path("test").is_dir()
 
 
 def _config(run: runs.RunFolder, decision_resume: bool, preset: str | None, config_file: Path | None,
             overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(config, input)``: the stored config when resuming (overrides given then must not
-    change it), else the layers resolved."""
+    """``(config, input)``: the stored config when resuming, else the layers resolved.
+    Options given when resuming are layered over the stored config: ``runtime.*`` (this
+    machine's device, workers, threads...) is taken, any other change refused."""
     given = {"preset": preset, "config_file": str(config_file) if config_file else None, "overrides": list(overrides)}
     if decision_resume and run.exists():
         record = run.read()
         stored = record["config"]
         if preset or config_file or overrides:
-            layered = config_module.resolve(preset or record.get("preset"), config_file, overrides)
+            if preset and preset != record.get("preset"):
+                layered = config_module.resolve(preset, config_file, overrides)
+            else:
+                own = {name: value for name, value in stored.items() if name != "derived"}
+                layered = config_module.layered(own, config_file, overrides)
             changed = [k for k in config_module.differences(layered, stored) if not k.startswith("derived")
                        and not k.startswith("runtime.")]
             if changed:
                 raise config_module.ConfigError(f"--resume continues the run with its own config; the options given "
                                                 f"change {', '.join(changed)} (start a new run for that)")
+            stored = dict(stored, runtime=layered["runtime"])
         return stored, record.get("config_input", given)
     return config_module.resolve(preset or "paper", config_file, overrides), given
 
@@ -118,6 +129,7 @@ def train_paper_baseline(data: Path, out: Path, preset: str | None = None, confi
     config["runtime"] = device_module.resolve_runtime(config["runtime"])
     plan = stage_plan(stage, config["method"]["gru"])
     device = device_module.setup(config["runtime"])
+    check_batches(config, device.world_size)
 
     decision, error = None, None
     if device.is_main:
@@ -141,6 +153,17 @@ def train_paper_baseline(data: Path, out: Path, preset: str | None = None, confi
     with run.lock():
         return _train(run, decision, config, config_input, plan, data, device, console,
                       command or ["abawbench"] + sys.argv[1:], preset)
+
+
+def check_batches(config: dict[str, Any], world_size: int) -> None:
+    """Every rank takes an equal share of each part's draws (``RankShare``): refuse, before
+    anything trains, a per-task batch of a stage the run will train that does not split."""
+    sections = ("cnn", "gru") if config["method"]["gru"] else ("cnn",)
+    for section in sections:
+        batch = config[section]["batch_per_task"]
+        if batch % world_size:
+            raise config_module.ConfigError(f"{section}.batch_per_task = {batch} must be divisible by the "
+                                            f"{world_size} processes")
 
 
 def _finished(run: runs.RunFolder) -> bool:
@@ -272,9 +295,6 @@ class _Context:
             barrier(device)
         parts = data_module.training_parts(index, tables, config)
         batch = config["cnn"]["batch_per_task"]
-        if batch % device.world_size:
-            raise config_module.ConfigError(f"cnn.batch_per_task = {batch} must be divisible by the "
-                                            f"{device.world_size} processes")
         steps = config["cnn"]["steps_per_epoch"] or authors_steps_per_epoch(parts, batch)
         if steps < 1:
             small = min(parts, key=lambda n: len(parts[n]))

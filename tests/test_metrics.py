@@ -269,3 +269,14 @@ def test_au_inputs_are_checked_and_counts_batch():
     assert metrics.au_accuracy_from_counts(np.stack([first, second])).tolist() == [0.5, 1.0]
     with pytest.raises(ValueError, match="zero samples"):
         metrics.au_accuracy_from_counts(np.zeros((12, 4)))
+
+
+def test_error_messages_of_the_metrics_are_whole():
+    with pytest.raises(ValueError, match=r"^truth and prediction differ in shape: \(2,\) vs \(3,\)$"):
+        metrics.accuracy([0, 1], [0, 1, 1])
+    with pytest.raises(ValueError, match=r"^truth and prediction differ in shape: \(1, 2\) vs \(1, 3\)$"):
+        metrics.au_counts(np.zeros((1, 2), int), np.zeros((1, 3), int))
+    with pytest.raises(ValueError, match="^metric of zero samples is undefined: no valid frames to score$"):
+        metrics.accuracy([], [])
+    with pytest.raises(ValueError, match="^unknown track 'xyz'$"):
+        metrics.scores_from_stats("xyz", np.ones((2, 2)), criterion_era=False)

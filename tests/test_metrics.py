@@ -379,3 +379,13 @@ def test_pooling_mtl_videos_without_va_labels():
     assert pooled[0, :12].tolist() == [0.0] * 12  # no VA row: an empty pool, not an error
     assert pooled[0, 12:].tolist() == (3 * np.concatenate([expr.ravel(), au.ravel()])).tolist()
     assert np.isnan(metrics.mtl_scores_from_stats(pooled)["va_mean"][0])
+
+
+def test_each_resample_keeps_its_own_exact_mean():
+    # resample 0 draws the two groups of mean 0.1 only: its mean is exactly 0.1 however the
+    # other resamples (drawing groups of means -0.5 and 0.5 too) come out
+    groups = np.array([[1, 0.1, 0.0, 0.0, 0.0, 0.0], [2, 0.1, 0.0, 0.0, 0.0, 0.0],
+                       [4, -0.5, 0.0, 0.0, 0.0, 0.0], [4, 0.5, 0.0, 0.0, 0.0, 0.0]])
+    pooled = metrics.combine_moments(groups, np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 1]]))
+    assert pooled[0, 1] == 0.1 and pooled[0, 3] == 0.0
+    assert pooled[1:, 1].tolist() == pytest.approx([(0.3 - 2.0) / 7, (0.3 + 2.0) / 7])

@@ -389,3 +389,39 @@ def test_each_resample_keeps_its_own_exact_mean():
     pooled = metrics.combine_moments(groups, np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 1]]))
     assert pooled[0, 1] == 0.1 and pooled[0, 3] == 0.0
     assert pooled[1:, 1].tolist() == pytest.approx([(0.3 - 2.0) / 7, (0.3 + 2.0) / 7])
+
+
+def test_batched_macro_f1_counts_a_class_present_in_truth_only():
+    # member 0: class 1 is in the truth only; member 1: class 2 in the prediction only
+    pairs = [([0, 1, 0], [0, 0, 0]), ([0, 1, 1], [0, 1, 2])]
+    batch = np.stack([metrics.confusion_matrix(t, p, 4) for t, p in pairs])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns about the zero F1 of a class
+        expected = [f1_score(t, p, average="macro") for t, p in pairs]
+    assert metrics.macro_f1_from_confusion(batch, "present").tolist() == pytest.approx(expected)
+    assert expected == pytest.approx([(0.8 + 0) / 2, (1 + 2 / 3 + 0) / 3])  # by hand
+    with pytest.raises(ValueError, match="zero samples"):  # a member without frames, as alone
+        metrics.macro_f1_from_confusion(np.stack([batch[0], np.zeros((4, 4), int)]))
+
+
+def test_metrics_of_ordinary_input_warn_nothing_and_print_no_minus_zero():
+    confusion = metrics.confusion_matrix([0, 1, 1], [0, 1, 0], 8)  # classes 2-7 absent: 0/0 masked
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metrics.per_class_f1(confusion).tolist() == pytest.approx([2 / 3, 2 / 3] + [0.0] * 6)
+        assert metrics.au_f1_from_counts(np.array([[3, 0, 0, 0], [1, 1, 0, 1]])).tolist() == pytest.approx([0, 2 / 3])
+    # a covariance of -0.0 (a zero covariance times a negative rounding): CCC 0.0, not -0.0
+    ccc = metrics.ccc_from_moments(np.array([3, 0.1, 0.2, 0.5, 0.4, -0.0]))
+    assert ccc == 0.0 and not np.signbit(ccc)
+
+
+def test_mtl_scores_from_stats_take_the_f1_rule():
+    expr = np.zeros((8, 8), int)
+    expr[0, 0], expr[2, 1] = 2, 1  # present: classes 0, 1, 2 -> F1 1, 0, 0
+    au = np.tile([2, 0, 0, 1], (12, 1))
+    au[1] = [3, 0, 0, 0]  # AU 1 absent
+    stats = metrics.join_mtl_stats(np.array([[3, 0.1, 0.2, 0.5, 0.4, 0.3]] * 2), expr, au)
+    present = metrics.scores_from_stats("mtl", stats, criterion_era=False, f1_average="present")
+    every = metrics.scores_from_stats("mtl", stats, criterion_era=False, f1_average="all")
+    assert (present["expr_f1"], present["au_f1"]) == pytest.approx((1 / 3, 1.0))
+    assert (every["expr_f1"], every["au_f1"]) == pytest.approx((1 / 8, 11 / 12))

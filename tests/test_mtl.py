@@ -730,3 +730,32 @@ def test_a_submission_one_byte_over_its_bound_is_refused_before_reading(tmp_path
         scoring.score(tmp_path / "p.txt", tmp_path / "d", "mtl", "abaw4", resamples=0)
     assert str(caught.value) == (f"{tmp_path / 'p.txt'}: expected a file of at most {bound:,} bytes (the reference "
                                  f"has 2 rows of at most {per_row} bytes), found {bound + 1:,} bytes")
+
+
+@pytest.mark.parametrize("role, header, row, message", [
+    ("prediction", HEADER, "a/00001.jpg", "2: expected 15 value(s) after the image_location, found 'a/00001.jpg'"),
+    ("prediction", HEADER, "a/00001.jpg,0.1,0.2,3,x,0,0,0,0,0,0,0,0,0,0,0", "2: expected an integer (AU1), found 'x'"),
+    ("prediction", HEADER, "a/00001.jpg,0.1,0.2,3,,0,0,0,0,0,0,0,0,0,0,0",
+     "2: expected an integer (AU1), found an empty field"),
+    ("truth", HEADER, "a/00001.jpg,0.1,0.2,3,0,2,0,0,0,0,0,0,0,0,0,0",
+     "2: expected AU2 0 or 1, or -1 for no label, found 'a/00001.jpg,0.1,0.2,3,0,2,0,0,0,0,0,0,0,0,0,0'"),
+    ("truth", HEADER, "a/00001.jpg,0.1,0.2,9,0,0,0,0,0,0,0,0,0,0,0,0",
+     "2: expected expression an integer class id 0-7, or -1 for no label, "
+     "found 'a/00001.jpg,0.1,0.2,9,0,0,0,0,0,0,0,0,0,0,0,0'"),
+    ("truth", HEADER, "a/00001.jpg,0.1,1.5,1,0,0,0,0,0,0,0,0,0,0,0,0",
+     "2: expected arousal a number in [-1, 1], or -5 for no label, "
+     "found 'a/00001.jpg,0.1,1.5,1,0,0,0,0,0,0,0,0,0,0,0,0'"),
+    ("prediction", "Image,Valence,Arousal,Expression,AUs", "a/00001.jpg,0.1,0.2,3,0,0,0,0,0,0,0,0,0,0,0,0",
+     "1: expected the header 'image,valence,arousal,expression,aus' (or one naming all 16 fields), found "
+     "'Image,Valence,Arousal,Expression,AUs' (only the letter case differs: submissions spell it "
+     "'image,valence,arousal,expression,aus')"),
+    ("truth", "picture,v,a", "a/00001.jpg,0.1,0.2,3,0,0,0,0,0,0,0,0,0,0,0,0",
+     "1: expected the header 'image,valence,arousal,expression,aus' (or one naming all 16 fields), found "
+     "'picture,v,a'"),
+])
+def test_mtl_reading_errors_are_whole(tmp_path, role, header, row, message):
+    path = tmp_path / "f.txt"
+    path.write_text(f"{header}\n{row}\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_mtl(path, role)
+    assert str(caught.value) == f"{path}:{message}"

@@ -102,3 +102,60 @@ def test_scoring_a_submission_imports_neither_pandas_nor_torch():
             "print('pandas' in sys.modules, 'torch' in sys.modules)")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert output.stdout.strip() == "False False", output.stderr
+
+
+# ------------------------------------------ edges the second mutation run found untested
+
+
+def test_a_one_frame_video_counts_as_a_constant_prediction(tmp_path):
+    spec = track_spec("abaw6", "va")
+    truths = {"long": np.array([[0.1, 0.2], [0.4, -0.3], [-0.2, 0.5]]), "short": np.array([[0.3, 0.3]])}
+    predictions = {"long": np.array([[0.0, 0.1], [0.5, -0.2], [-0.1, 0.4]]), "short": np.array([[0.2, 0.2]])}
+    formats.write_per_video(tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set", spec, truths)
+    formats.write_per_video(tmp_path / "pred", spec, predictions)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", "abaw6", resamples=0)
+    # one frame has no spread: its per-video CCC is 0, which the notes say
+    assert result["notes"][1:] == [f"the {name} prediction is constant within 1 video(s): their per-video CCC is 0"
+                                   for name in ("valence", "arousal")]
+    assert result["per_video"]["short"]["valence"] == 0.0
+
+
+def test_each_tracks_per_video_rule_in_words():
+    expected = {
+        ("va", "all"): "each video scored alone with the same metric",
+        ("expr", "all"): "each video scored alone with the same metric; its F1 averages over all classes, those "
+                         "absent from the video counting 0",
+        ("au", "all"): "each video scored alone with the same metric; its F1 averages over all AUs, those absent "
+                       "from the video counting 0",
+        ("au", "present"): "each video scored alone with the same metric; its F1 averages over the AUs present in "
+                           "that video's truth or prediction",
+        ("mtl", "present"): "each video scored alone with the same metric; its F1 averages over the classes (AUs) "
+                            "present in that video's truth or prediction; a part the video has no valid label of "
+                            "is null, and so is its mtl",
+    }
+    for (track, average), text in expected.items():
+        assert scoring.per_video_rule(track_spec("abaw7", track), average) == text
+
+
+def test_a_test_folder_file_that_is_not_utf8_is_passed_over(tmp_path):
+    spec = track_spec("abaw6", "expr")
+    folder = tmp_path / "names_of_videos_in_each_test_set"
+    folder.mkdir()
+    (folder / "Expression_Recognition_Challenge_test_set_release.txt").write_text("video1\nvideo2\n")
+    (tmp_path / "junk.txt").write_bytes(b"\xff\xfe\x00binary\n\x80\x81\n")  # its first line is no header
+    assert scoring.find_test_reference(tmp_path, spec) == (None, folder / "Expression_Recognition_Challenge_test_set_release.txt")
+
+
+def test_validate_bounds_each_per_video_file_by_its_frame_count(tmp_path):
+    spec = track_spec("abaw6", "expr")
+    truths = {"v1": np.array([[0], [1], [2]]), "v2": np.array([[3], [4]])}
+    formats.write_per_video(tmp_path / "data" / "annotations" / "EXPR_Set" / "Validation_Set", spec, truths)
+    formats.write_per_video(tmp_path / "pred", spec, truths)
+    # 3 frames of 1 value: 64 KiB of slack + 3 rows × 64 bytes a value (formats.rows_limit)
+    bound = 64 * 1024 + 3 * 64
+    path = tmp_path / "pred" / "v1.txt"
+    path.write_text(path.read_text() + " " * (bound + 1 - path.stat().st_size))
+    with pytest.raises(formats.FormatError) as caught:
+        scoring.validate(tmp_path / "pred", "expr", "abaw6", data=tmp_path / "data")
+    assert str(caught.value) == (f"{path}: expected a file of at most {bound:,} bytes (video 'v1' has 3 frames: 3 rows "
+                                 f"of at most 64 bytes), found {bound + 1:,} bytes")

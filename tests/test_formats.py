@@ -378,3 +378,15 @@ def test_an_image_location_header_of_another_edition_names_it(tmp_path):
     with pytest.raises(FormatError) as caught:
         formats.read_image_location(path, EXPR, edition_hint="--edition abaw2 uses 7 classes")
     assert str(caught.value).endswith("(that header is the 8-column EXPR one; --edition abaw2 uses 7 classes)")
+
+
+def test_a_long_header_is_quoted_cut_to_120_characters(tmp_path):
+    # an AU header with spaces around its cells is still the AU header, 131 characters long
+    header = ", ".join(f"{name:<8}" for name in ("AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23",
+                                                  "AU24", "AU25", "AU26")) + " " * 11
+    assert len(header) > 121
+    path = tmp_path / "a.txt"
+    path.write_text(header + "\n" + ",".join(["0"] * 12) + "\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_annotation(path, track_spec("abaw6", "va"))
+    assert str(caught.value) == f"{path}:1: expected the header 'valence,arousal', found {header[:119] + '…'!r}"

@@ -159,3 +159,15 @@ def test_validate_bounds_each_per_video_file_by_its_frame_count(tmp_path):
         scoring.validate(tmp_path / "pred", "expr", "abaw6", data=tmp_path / "data")
     assert str(caught.value) == (f"{path}: expected a file of at most {bound:,} bytes (video 'v1' has 3 frames: 3 rows "
                                  f"of at most 64 bytes), found {bound + 1:,} bytes")
+
+
+def test_an_unreadable_prediction_folder_is_named(tmp_path, monkeypatch):
+    make_truth_and_predictions(tmp_path, "abaw6", "expr", n_videos=2)
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")  # what a folder without read permission gives
+
+    monkeypatch.setattr(scoring.os, "scandir", refuse)
+    with pytest.raises(formats.FormatError) as caught:
+        scoring.read_submission(tmp_path / "pred", track_spec("abaw6", "expr"))
+    assert str(caught.value) == f"{tmp_path / 'pred'}: expected a readable folder, found Permission denied"

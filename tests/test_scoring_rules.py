@@ -171,3 +171,20 @@ def test_an_unreadable_prediction_folder_is_named(tmp_path, monkeypatch):
     with pytest.raises(formats.FormatError) as caught:
         scoring.read_submission(tmp_path / "pred", track_spec("abaw6", "expr"))
     assert str(caught.value) == f"{tmp_path / 'pred'}: expected a readable folder, found Permission denied"
+
+
+def test_a_ground_truth_of_another_edition_says_which_edition_it_fits(tmp_path):
+    make_truth_and_predictions(tmp_path / "eight", "abaw6", "expr", n_videos=2)
+    make_truth_and_predictions(tmp_path / "seven", "abaw2", "expr", n_videos=2)
+    make_truth_and_predictions(tmp_path / "au12", "abaw6", "au", n_videos=2)
+    cases = [("eight", "expr", "abaw2", "8-column EXPR header, but --edition abaw2 expects 7 columns; these files "
+                                        "belong to ABAW3 or later (8 classes)"),
+             ("seven", "expr", "abaw6", "7-column EXPR header, but --edition abaw6 expects 8 columns; these files "
+                                        "belong to ABAW1/ABAW2 (7 classes)"),
+             ("au12", "au", "abaw1", "12-column AU header, but --edition abaw1 expects 8 columns; these files "
+                                     "belong to an edition with 12 AUs")]
+    for name, track, edition, words in cases:
+        folder = tmp_path / name / "data" / "annotations" / f"{track.upper()}_Set" / "Validation_Set"
+        with pytest.raises(scoring.ScoringError) as caught:
+            scoring.score(tmp_path / name / "pred", tmp_path / name / "data", track, edition, resamples=0)
+        assert str(caught.value) == f"{folder}: the ground truth has the {words}: pass that --edition"

@@ -172,3 +172,12 @@ def test_decimals_refuse_everything_else(text):
 def test_signed_digit_reader_reads_what_is_exactly_that(body, n_rows, n_values, expected):
     values = formats._signed_digit_rows(np.frombuffer(body, dtype=np.uint8), n_rows, n_values)
     assert values is not None and values.dtype == np.int8 and values.tolist() == expected
+
+
+@pytest.mark.parametrize("body, n_rows, n_values, expected", [
+    (b"0,1\n1,0\n7,9", 3, 2, [[0, 1], [1, 0], [7, 9]]), (b"4\n0\n7", 3, 1, [[4], [0], [7]]),
+    (b"1,0,0,1", 1, 4, [[1, 0, 0, 1]]),
+])
+def test_single_digit_reader_reads_what_is_exactly_that(body, n_rows, n_values, expected):
+    values = formats._single_digit_rows(np.frombuffer(body, dtype=np.uint8), n_rows, n_values)
+    assert values is not None and values.dtype == np.int8 and values.tolist() == expected

@@ -188,3 +188,32 @@ def test_a_ground_truth_of_another_edition_says_which_edition_it_fits(tmp_path):
         with pytest.raises(scoring.ScoringError) as caught:
             scoring.score(tmp_path / name / "pred", tmp_path / name / "data", track, edition, resamples=0)
         assert str(caught.value) == f"{folder}: the ground truth has the {words}: pass that --edition"
+
+
+def test_a_seven_class_prediction_header_gets_the_editions_hint(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw6", "expr", n_videos=2)
+    seven = ",".join(("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise"))
+    first = sorted((tmp_path / "pred").iterdir())[0]
+    lines = first.read_text().splitlines()
+    first.write_text("\n".join([seven] + lines[1:]) + "\n")
+    with pytest.raises(formats.FormatError) as caught:
+        scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw6", resamples=0)
+    assert str(caught.value) == (f"{first}:1: expected the header '{seven},Other', found '{seven}' (that header is "
+                                 "the 7-column EXPR one; --edition abaw6 uses 8 classes)")
+
+
+def test_an_image_location_file_is_bounded_by_the_reference_frames(tmp_path):
+    spec = track_spec("abaw6", "va")
+    truths = {"v1": np.array([[0.1, 0.2], [0.3, 0.1], [0.2, 0.0]]), "v2": np.array([[0.5, 0.4], [0.1, 0.9]])}
+    formats.write_per_video(tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set", spec, truths)
+    path = tmp_path / "pred.txt"
+    formats.write_image_location(path, spec, {video: (np.arange(1, len(values) + 1), values)
+                                              for video, values in truths.items()})
+    # per row: the longest video name + '/00001.jpg,' + 16 bytes of slack, and 2 values × 64 bytes
+    per_row = len("v1") + len("/00001.jpg,") + 16 + 2 * 64
+    bound = 64 * 1024 + 5 * per_row
+    path.write_text(path.read_text() + " " * (bound + 1 - path.stat().st_size))
+    with pytest.raises(formats.FormatError) as caught:
+        scoring.score(path, tmp_path / "data", "va", "abaw6", resamples=0)
+    assert str(caught.value) == (f"{path}: expected a file of at most {bound:,} bytes (the 2 reference videos have "
+                                 f"5 frames: 5 rows of at most {per_row} bytes), found {bound + 1:,} bytes")

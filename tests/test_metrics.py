@@ -425,3 +425,11 @@ def test_mtl_scores_from_stats_take_the_f1_rule():
     every = metrics.scores_from_stats("mtl", stats, criterion_era=False, f1_average="all")
     assert (present["expr_f1"], present["au_f1"]) == pytest.approx((1 / 3, 1.0))
     assert (every["expr_f1"], every["au_f1"]) == pytest.approx((1 / 8, 11 / 12))
+
+
+def test_the_truths_pooled_mean_is_exact_too():
+    # the truth (y) side of the moments: a constant truth over groups keeps its mean exactly
+    groups = np.array([[1, 0.3, 0.1, 0.0, 0.0, 0.0], [2, -0.2, 0.1, 0.1, 0.0, 0.0]])
+    pooled = metrics.combine_moments(groups)[0]
+    assert pooled[2] == 0.1 and pooled[4] == 0.0 and pooled[5] == 0.0
+    assert pooled[1] == pytest.approx((0.3 - 0.4) / 3)

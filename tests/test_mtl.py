@@ -652,6 +652,7 @@ def test_truth_notes_count_exactly_the_rows_they_describe(tmp_path):
     rows = ["a/00001.jpg,-5,0.2,3,0,1,0,0,0,0,1,0,0,0,0,0",  # -5 in valence only
             "a/00002.jpg,0.4,-5,1,1,1,0,0,0,0,0,0,0,0,0,1",  # -5 in arousal only
             "a/00003.jpg,-5,-5,4,0,0,0,1,0,0,0,0,1,0,0,0",  # no VA at all: not "one column only"
+            "a/00007.jpg,-5,-5,4,0,0,0,1,0,0,0,0,1,0,0,0",  # (twice, so that no other count comes to 2)
             "a/00004.jpg,0.3,-0.2,2,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1",  # no AU at all: not "some AUs"
             "a/00005.jpg,0.3,-0.2,2,-1,0,0,0,0,0,0,0,0,0,0,1",  # AU1 missing only
             "a/00006.jpg,0.5,0.1,0,1,0,0,0,0,0,0,0,0,0,0,0"]

@@ -390,3 +390,25 @@ def test_a_long_header_is_quoted_cut_to_120_characters(tmp_path):
     with pytest.raises(FormatError) as caught:
         formats.read_annotation(path, track_spec("abaw6", "va"))
     assert str(caught.value) == f"{path}:1: expected the header 'valence,arousal', found {header[:119] + '…'!r}"
+
+
+def test_stacked_reading_names_the_file_with_another_header_and_reads_no_file_as_empty(tmp_path):
+    spec = track_spec("abaw6", "va")
+    (tmp_path / "a.txt").write_text("valence,arousal\n0.1,0.2\n")
+    (tmp_path / "b.txt").write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_stacked([tmp_path / "a.txt", tmp_path / "b.txt"], spec, allow_invalid=True,
+                             edition_hint="every file must carry the same header")
+    assert str(caught.value) == (f"{tmp_path / 'b.txt'}:1: expected the header 'valence,arousal', found "
+                                 "'Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other' "
+                                 "(every file must carry the same header)")
+    values, rows = formats.read_stacked([], spec, allow_invalid=True)
+    assert values.shape == (0, 2) and rows.tolist() == []
+
+
+def test_an_empty_file_is_named_as_such(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("\n\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_text_file(path)
+    assert str(caught.value) == f"{path}:1: expected a header line, found an empty file"

@@ -1,5 +1,7 @@
 """Strict parsing: tolerated editor artefacts, exact errors, fast path equal to slow path."""
 
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -412,3 +414,56 @@ def test_an_empty_file_is_named_as_such(tmp_path):
     with pytest.raises(FormatError) as caught:
         formats.read_text_file(path)
     assert str(caught.value) == f"{path}:1: expected a header line, found an empty file"
+
+
+def test_files_that_cannot_be_read_are_named_whole(tmp_path, monkeypatch):
+    missing = tmp_path / "missing.txt"
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(missing)
+    assert str(caught.value) == f"{missing}: expected a readable file, found No such file or directory"
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(tmp_path)
+    assert str(caught.value) == f"{tmp_path}: expected a file, found a folder"
+    regular = tmp_path / "a.txt"
+    regular.write_text("valence,arousal\n")
+
+    class FailingStream:  # a file whose read fails (a disk error)
+        def __init__(self, descriptor, mode):
+            self.descriptor = descriptor
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            os.close(self.descriptor)
+
+        def read(self, size):
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(formats.os, "fdopen", FailingStream)
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(regular)
+    assert str(caught.value) == f"{regular}: expected a readable file, found Input/output error"
+
+
+def test_a_fifo_that_replaces_a_file_after_its_check_is_refused_without_hanging(tmp_path, monkeypatch):
+    regular = tmp_path / "a.txt"
+    regular.write_text("x\n")
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    real_stat = os.stat
+
+    def stat_as_before(path, *args, **kwargs):  # the check saw a regular file; then the FIFO took its place
+        return real_stat(regular) if str(path) == str(fifo) else real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(formats.os, "stat", stat_as_before)
+    previous = signal.signal(signal.SIGALRM,
+                             lambda *args: (_ for _ in ()).throw(AssertionError("opening the FIFO hung")))
+    signal.alarm(5)
+    try:
+        with pytest.raises(FormatError) as caught:
+            formats.read_regular_file(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert str(caught.value) == f"{fifo}: expected a regular file, found a FIFO (named pipe)"

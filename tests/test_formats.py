@@ -467,3 +467,26 @@ def test_a_fifo_that_replaces_a_file_after_its_check_is_refused_without_hanging(
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert str(caught.value) == f"{fifo}: expected a regular file, found a FIFO (named pipe)"
+
+
+def test_a_file_that_grows_while_read_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "a.txt"
+    path.write_text("x\n")
+
+    class GrowingStream:  # fstat saw 2 bytes; by the read, the file holds 11
+        def __init__(self, descriptor, mode):
+            self.descriptor = descriptor
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            os.close(self.descriptor)
+
+        def read(self, size):
+            return b"x" * size
+
+    monkeypatch.setattr(formats.os, "fdopen", GrowingStream)
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(path, formats.ReadLimit(10, "a test bound"))
+    assert str(caught.value) == f"{path}: expected a file of at most 10 bytes (a test bound), found more"

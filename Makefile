@@ -34,6 +34,7 @@ bench: $(STAMP)
 # label, split and augmentation functions. Override MUTANTS to run one module, e.g.
 # `make mutate MUTANTS='abawbench.metrics.*'`. Takes tens of minutes: see README.md.
 MUTANTS ?= 'abawbench.metrics.*' 'abawbench.formats.*' 'abawbench.scoring.*' 'abawbench.tracks.*' \
+	'abawbench.multitask.*' \
 	'abawbench.atomic.*' \
 	'abawbench.data.affwild2.x_has_label*' 'abawbench.data.affwild2.x_frames_of*' \
 	'abawbench.data.affwild2.x_shared_*' 'abawbench.data.affwild2.x_subject_group*' \

@@ -253,3 +253,36 @@ def test_cache_info_and_clear_commands(cache_folder, tmp_path):
     cleared = runner.invoke(main, ["cache", "clear"])
     assert cleared.exit_code == 0 and "removed" in cleared.output
     assert cache.read("truth", IDENTITY, "key") is None
+
+
+def test_ground_truth_comes_from_the_cache_and_an_entry_that_does_not_fit_is_parsed_again(cache_folder, tmp_path,
+                                                                                           monkeypatch):
+    from abawbench import scoring
+    from abawbench.data.affwild2 import annotation_files
+
+    from test_scoring import make_truth_and_predictions
+
+    spec, truths, _ = make_truth_and_predictions(tmp_path, "abaw6", "va", n_videos=3)
+    expected = np.concatenate(list(truths.values()))
+    lengths = [len(values) for values in truths.values()]
+    first = scoring.load_ground_truth(tmp_path / "data", "va", "validation", "abaw6")
+    assert np.array_equal(first.stacked, expected) and first.lengths.tolist() == lengths
+
+    def parse(*args, **kwargs):
+        raise AssertionError("parsed again although the cache entry is current")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(scoring, "read_stacked", parse)
+        cached = scoring.load_ground_truth(tmp_path / "data", "va", "validation", "abaw6")
+    assert np.array_equal(cached.stacked, expected) and cached.lengths.tolist() == lengths
+    identity = (str(first.folder.resolve()), spec.header)
+    key = scoring._truth_key(annotation_files(first.folder), spec)
+    lengths_array = np.array(lengths, dtype=np.int64)
+    unfit = [{"values": expected[:, :1], "lengths": lengths_array},  # one column where VA has two
+             {"values": expected, "lengths": np.append(lengths_array, 0)},  # a length too many
+             {"values": expected.ravel(), "lengths": lengths_array},  # not (frames, values)
+             {"values": expected, "lengths": lengths_array.astype(float) + 0.5}]  # not counts
+    for arrays in unfit:
+        assert cache.write("truth", identity, key, arrays)
+        loaded = scoring.load_ground_truth(tmp_path / "data", "va", "validation", "abaw6")
+        assert np.array_equal(loaded.stacked, expected) and loaded.lengths.tolist() == lengths

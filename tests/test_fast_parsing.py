@@ -164,3 +164,20 @@ def test_decimals_equal_pythons_float_bit_for_bit(strings):
 def test_decimals_refuse_everything_else(text):
     buffer = np.frombuffer(text.encode(), dtype=np.uint8)
     assert formats._decimal_fields(buffer, *formats._field_bounds(buffer, 1, 1)) is None
+
+
+@pytest.mark.parametrize("body, n_rows, n_values, expected", [
+    (b"-1,0\n1,-9", 2, 2, [[-1, 0], [1, -9]]), (b"-1", 1, 1, [[-1]]), (b"0,-1,-1\n-1,1,0", 2, 3, [[0, -1, -1], [-1, 1, 0]]),
+])
+def test_signed_digit_reader_reads_what_is_exactly_that(body, n_rows, n_values, expected):
+    values = formats._signed_digit_rows(np.frombuffer(body, dtype=np.uint8), n_rows, n_values)
+    assert values is not None and values.dtype == np.int8 and values.tolist() == expected
+
+
+@pytest.mark.parametrize("body, n_rows, n_values, expected", [
+    (b"0,1\n1,0\n7,9", 3, 2, [[0, 1], [1, 0], [7, 9]]), (b"4\n0\n7", 3, 1, [[4], [0], [7]]),
+    (b"1,0,0,1", 1, 4, [[1, 0, 0, 1]]),
+])
+def test_single_digit_reader_reads_what_is_exactly_that(body, n_rows, n_values, expected):
+    values = formats._single_digit_rows(np.frombuffer(body, dtype=np.uint8), n_rows, n_values)
+    assert values is not None and values.dtype == np.int8 and values.tolist() == expected

@@ -1,5 +1,7 @@
 """Strict parsing: tolerated editor artefacts, exact errors, fast path equal to slow path."""
 
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -378,3 +380,113 @@ def test_an_image_location_header_of_another_edition_names_it(tmp_path):
     with pytest.raises(FormatError) as caught:
         formats.read_image_location(path, EXPR, edition_hint="--edition abaw2 uses 7 classes")
     assert str(caught.value).endswith("(that header is the 8-column EXPR one; --edition abaw2 uses 7 classes)")
+
+
+def test_a_long_header_is_quoted_cut_to_120_characters(tmp_path):
+    # an AU header with spaces around its cells is still the AU header, 131 characters long
+    header = ", ".join(f"{name:<8}" for name in ("AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23",
+                                                  "AU24", "AU25", "AU26")) + " " * 11
+    assert len(header) > 121
+    path = tmp_path / "a.txt"
+    path.write_text(header + "\n" + ",".join(["0"] * 12) + "\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_annotation(path, track_spec("abaw6", "va"))
+    assert str(caught.value) == f"{path}:1: expected the header 'valence,arousal', found {header[:119] + '…'!r}"
+
+
+def test_stacked_reading_names_the_file_with_another_header_and_reads_no_file_as_empty(tmp_path):
+    spec = track_spec("abaw6", "va")
+    (tmp_path / "a.txt").write_text("valence,arousal\n0.1,0.2\n")
+    (tmp_path / "b.txt").write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_stacked([tmp_path / "a.txt", tmp_path / "b.txt"], spec, allow_invalid=True,
+                             edition_hint="every file must carry the same header")
+    assert str(caught.value) == (f"{tmp_path / 'b.txt'}:1: expected the header 'valence,arousal', found "
+                                 "'Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other' "
+                                 "(every file must carry the same header)")
+    values, rows = formats.read_stacked([], spec, allow_invalid=True)
+    assert values.shape == (0, 2) and rows.tolist() == []
+
+
+def test_an_empty_file_is_named_as_such(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("\n\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_text_file(path)
+    assert str(caught.value) == f"{path}:1: expected a header line, found an empty file"
+
+
+def test_files_that_cannot_be_read_are_named_whole(tmp_path, monkeypatch):
+    missing = tmp_path / "missing.txt"
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(missing)
+    assert str(caught.value) == f"{missing}: expected a readable file, found No such file or directory"
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(tmp_path)
+    assert str(caught.value) == f"{tmp_path}: expected a file, found a folder"
+    regular = tmp_path / "a.txt"
+    regular.write_text("valence,arousal\n")
+
+    class FailingStream:  # a file whose read fails (a disk error)
+        def __init__(self, descriptor, mode):
+            self.descriptor = descriptor
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            os.close(self.descriptor)
+
+        def read(self, size):
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(formats.os, "fdopen", FailingStream)
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(regular)
+    assert str(caught.value) == f"{regular}: expected a readable file, found Input/output error"
+
+
+def test_a_fifo_that_replaces_a_file_after_its_check_is_refused_without_hanging(tmp_path, monkeypatch):
+    regular = tmp_path / "a.txt"
+    regular.write_text("x\n")
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    real_stat = os.stat
+
+    def stat_as_before(path, *args, **kwargs):  # the check saw a regular file; then the FIFO took its place
+        return real_stat(regular) if str(path) == str(fifo) else real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(formats.os, "stat", stat_as_before)
+    previous = signal.signal(signal.SIGALRM,
+                             lambda *args: (_ for _ in ()).throw(AssertionError("opening the FIFO hung")))
+    signal.alarm(5)
+    try:
+        with pytest.raises(FormatError) as caught:
+            formats.read_regular_file(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert str(caught.value) == f"{fifo}: expected a regular file, found a FIFO (named pipe)"
+
+
+def test_a_file_that_grows_while_read_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "a.txt"
+    path.write_text("x\n")
+
+    class GrowingStream:  # fstat saw 2 bytes; by the read, the file holds 11
+        def __init__(self, descriptor, mode):
+            self.descriptor = descriptor
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            os.close(self.descriptor)
+
+        def read(self, size):
+            return b"x" * size
+
+    monkeypatch.setattr(formats.os, "fdopen", GrowingStream)
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(path, formats.ReadLimit(10, "a test bound"))
+    assert str(caught.value) == f"{path}: expected a file of at most 10 bytes (a test bound), found more"

@@ -269,3 +269,167 @@ def test_au_inputs_are_checked_and_counts_batch():
     assert metrics.au_accuracy_from_counts(np.stack([first, second])).tolist() == [0.5, 1.0]
     with pytest.raises(ValueError, match="zero samples"):
         metrics.au_accuracy_from_counts(np.zeros((12, 4)))
+
+
+def test_error_messages_of_the_metrics_are_whole():
+    with pytest.raises(ValueError, match=r"^truth and prediction differ in shape: \(2,\) vs \(3,\)$"):
+        metrics.accuracy([0, 1], [0, 1, 1])
+    with pytest.raises(ValueError, match=r"^truth and prediction differ in shape: \(1, 2\) vs \(1, 3\)$"):
+        metrics.au_counts(np.zeros((1, 2), int), np.zeros((1, 3), int))
+    with pytest.raises(ValueError, match="^metric of zero samples is undefined: no valid frames to score$"):
+        metrics.accuracy([], [])
+    with pytest.raises(ValueError, match="^unknown track 'xyz'$"):
+        metrics.scores_from_stats("xyz", np.ones((2, 2)), criterion_era=False)
+
+
+# ------------------------------------------ edges the second mutation run found untested
+
+
+def test_plain_pooling_is_one_pool_and_its_mean_is_exact_only_over_the_groups_taken():
+    # (1·0.1 + 2·0.1) / 3 rounds to 0.10000000000000002: a pool of a constant series must
+    # still have that constant as its mean and no spread (combine_moments' docstring)
+    assert (1 * 0.1 + 2 * 0.1) / 3 != 0.1
+    constant = np.array([[1, 0.1, 0.2, 0.0, 0.0, 0.0], [2, 0.1, 0.4, 0.0, 0.02, 0.0]])
+    plain = metrics.combine_moments(constant)
+    assert plain.shape == (1, 6)  # no weights: one pool of every group
+    assert plain[0, 1] == 0.1 and plain[0, 3] == 0.0
+    # an empty group (an MTL video without VA labels) adds no sample, so its mean of 0 is not taken
+    with_empty = np.vstack([constant, np.zeros(6)])
+    pooled = metrics.combine_moments(with_empty, np.array([[1, 1, 1]]), allow_empty=True)[0]
+    assert pooled[0] == 3 and pooled[1] == 0.1 and pooled[3] == 0.0
+    # a group a resample does not draw (weight 0) is not taken either, whatever its mean
+    undrawn = np.vstack([constant, [4, 0.5, 0.0, 0.1, 0.1, 0.0]])
+    pooled = metrics.combine_moments(undrawn, np.array([[1, 1, 0]]))[0]
+    assert pooled[0] == 3 and pooled[1] == 0.1 and pooled[3] == 0.0
+    # a group of one frame taken once is taken: the means differ, so the weighted average
+    one_frame = np.array([[1, 0.3, 0.0, 0.0, 0.0, 0.0], [2, 0.1, 0.0, 0.0, 0.0, 0.0]])
+    pooled = metrics.combine_moments(one_frame)[0]
+    assert pooled[1] == pytest.approx((0.3 + 2 * 0.1) / 3)
+    x = np.array([0.3, 0.1, 0.1])  # the three frames themselves: M2 = Σ (x - mean)²
+    assert pooled[3] == pytest.approx(((x - x.mean()) ** 2).sum())
+
+
+def test_au_mean_f1_of_one_au_and_of_batches_with_empty_or_negative_members():
+    one_au = np.array([[0, 1, 0, 3]])  # (A=1, 4): tn 0, fp 1, fn 0, tp 3 -> F1 = 6/7
+    assert metrics.au_mean_f1_from_counts(one_au) == pytest.approx(6 / 7)
+    assert metrics.au_mean_f1_from_counts(one_au, "present") == pytest.approx(6 / 7)
+    # a frame with no AU active in truth or prediction: no AU is present, whose mean is 0
+    negative = metrics.au_counts(np.zeros((3, 2), int), np.zeros((3, 2), int))
+    some = metrics.au_counts(np.array([[1, 0], [0, 0]]), np.array([[1, 0], [1, 0]]))  # AU 0: tp 1, fp 1
+    batch = np.stack([negative, some])
+    assert metrics.au_mean_f1_from_counts(batch, "present").tolist() == pytest.approx([0.0, 2 / 3])
+    assert metrics.au_mean_f1_from_counts(batch, "all").tolist() == pytest.approx([0.0, 1 / 3])
+    # one member of no frame makes the batch an error, as the member alone is
+    with pytest.raises(ValueError, match="zero samples"):
+        metrics.au_mean_f1_from_counts(np.stack([some, np.zeros((2, 4), int)]))
+
+
+def _mtl_parts():
+    va = np.array([[3, 0.1, 0.2, 0.5, 0.4, 0.3], [3, -0.1, 0.0, 0.2, 0.6, 0.1]])
+    expr = np.zeros((8, 8), int)
+    expr[0, 0], expr[2, 1] = 2, 1  # truth 0 -> 0 twice, truth 2 -> 1 once
+    au = np.tile([2, 0, 0, 1], (12, 1))  # every AU: tn 2, tp 1
+    au[1] = [1, 1, 1, 0]
+    return va, expr, au
+
+
+def test_mtl_statistics_of_one_video_and_of_batches():
+    va, expr, au = _mtl_parts()
+    joined = metrics.join_mtl_stats(va, expr, au)  # one video: no leading axis
+    assert joined.shape == (124,) and joined.dtype == np.float64
+    assert joined.tolist() == va.ravel().tolist() + expr.ravel().tolist() + au.ravel().tolist()
+    assert metrics.join_mtl_stats(np.zeros((2, 6), int), expr, au).dtype == np.float64  # documented float64
+    parts = metrics.split_mtl_stats(joined)
+    assert [p.shape for p in parts] == [(2, 6), (8, 8), (12, 4)]
+    assert [p.tolist() for p in parts] == [va.tolist(), expr.tolist(), au.tolist()]
+    assert metrics.mtl_part_sizes(joined).tolist() == [3, 3, 3]
+    batch = np.stack([np.stack([joined, joined]), np.stack([joined, np.zeros(124)])])  # (2, 2, 124)
+    assert [p.shape for p in metrics.split_mtl_stats(batch)] == [(2, 2, 2, 6), (2, 2, 8, 8), (2, 2, 12, 4)]
+    assert metrics.mtl_part_sizes(batch).tolist() == [[[3, 3, 3], [3, 3, 3]], [[3, 3, 3], [0, 0, 0]]]
+    assert metrics.join_mtl_stats(*metrics.split_mtl_stats(batch)).tolist() == batch.tolist()
+    with pytest.raises(ValueError, match=r"^MTL statistics must end in 124 numbers, found shape \(124, 2\)$"):
+        metrics.split_mtl_stats(np.zeros((124, 2)))
+
+
+def test_mtl_scores_take_the_f1_rule_and_score_a_part_of_one_row():
+    va, expr, au = _mtl_parts()
+    scores = {average: metrics.mtl_scores_from_stats(metrics.join_mtl_stats(va, expr, au), average)
+              for average in ("all", "present")}
+    # EXPR: class 0 F1 = 2·2/(2·2+0+0) = 1, classes 1 and 2 F1 = 0 (fp 1 / fn 1)
+    assert scores["all"]["expr_f1"] == pytest.approx(1 / 8)
+    assert scores["present"]["expr_f1"] == pytest.approx(1 / 3)
+    # AU: 11 AUs of F1 1 (tp 1, no fp/fn), AU 1 of F1 0 with a positive: present either way
+    assert scores["all"]["au_f1"] == pytest.approx(11 / 12) and scores["present"]["au_f1"] == pytest.approx(11 / 12)
+    absent = au.copy()
+    absent[1] = [3, 0, 0, 0]  # AU 1 never active: counts 0 under "all", left out under "present"
+    scores = metrics.mtl_scores_from_stats(metrics.join_mtl_stats(va, expr, absent), "present")
+    assert scores["au_f1"] == pytest.approx(1.0)
+    # a part with a single row has a value (only a part with no row is NaN)
+    one_row = np.zeros((8, 8), int)
+    one_row[4, 4] = 1
+    scores = metrics.mtl_scores_from_stats(metrics.join_mtl_stats(va, one_row, au), "present")
+    assert scores["expr_f1"] == 1.0
+
+
+def test_pooling_mtl_videos_without_va_labels():
+    va, expr, au = _mtl_parts()
+    without_va = metrics.join_mtl_stats(np.zeros((2, 6)), expr, au)
+    pooled = metrics.pool_mtl_stats(np.stack([without_va, without_va]), np.array([[1, 2]]))
+    assert pooled.shape == (1, 124)
+    assert pooled[0, :12].tolist() == [0.0] * 12  # no VA row: an empty pool, not an error
+    assert pooled[0, 12:].tolist() == (3 * np.concatenate([expr.ravel(), au.ravel()])).tolist()
+    assert np.isnan(metrics.mtl_scores_from_stats(pooled)["va_mean"][0])
+
+
+def test_each_resample_keeps_its_own_exact_mean():
+    # resample 0 draws the two groups of mean 0.1 only: its mean is exactly 0.1 however the
+    # other resamples (drawing groups of means -0.5 and 0.5 too) come out
+    groups = np.array([[1, 0.1, 0.0, 0.0, 0.0, 0.0], [2, 0.1, 0.0, 0.0, 0.0, 0.0],
+                       [4, -0.5, 0.0, 0.0, 0.0, 0.0], [4, 0.5, 0.0, 0.0, 0.0, 0.0]])
+    pooled = metrics.combine_moments(groups, np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 1]]))
+    assert pooled[0, 1] == 0.1 and pooled[0, 3] == 0.0
+    assert pooled[1:, 1].tolist() == pytest.approx([(0.3 - 2.0) / 7, (0.3 + 2.0) / 7])
+
+
+def test_batched_macro_f1_counts_a_class_present_in_truth_only():
+    # member 0: class 1 is in the truth only; member 1: class 2 in the prediction only
+    pairs = [([0, 1, 0], [0, 0, 0]), ([0, 1, 1], [0, 1, 2])]
+    batch = np.stack([metrics.confusion_matrix(t, p, 4) for t, p in pairs])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns about the zero F1 of a class
+        expected = [f1_score(t, p, average="macro") for t, p in pairs]
+    assert metrics.macro_f1_from_confusion(batch, "present").tolist() == pytest.approx(expected)
+    assert expected == pytest.approx([(0.8 + 0) / 2, (1 + 2 / 3 + 0) / 3])  # by hand
+    with pytest.raises(ValueError, match="zero samples"):  # a member without frames, as alone
+        metrics.macro_f1_from_confusion(np.stack([batch[0], np.zeros((4, 4), int)]))
+
+
+def test_metrics_of_ordinary_input_warn_nothing_and_print_no_minus_zero():
+    confusion = metrics.confusion_matrix([0, 1, 1], [0, 1, 0], 8)  # classes 2-7 absent: 0/0 masked
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metrics.per_class_f1(confusion).tolist() == pytest.approx([2 / 3, 2 / 3] + [0.0] * 6)
+        assert metrics.au_f1_from_counts(np.array([[3, 0, 0, 0], [1, 1, 0, 1]])).tolist() == pytest.approx([0, 2 / 3])
+    # a covariance of -0.0 (a zero covariance times a negative rounding): CCC 0.0, not -0.0
+    ccc = metrics.ccc_from_moments(np.array([3, 0.1, 0.2, 0.5, 0.4, -0.0]))
+    assert ccc == 0.0 and not np.signbit(ccc)
+
+
+def test_mtl_scores_from_stats_take_the_f1_rule():
+    expr = np.zeros((8, 8), int)
+    expr[0, 0], expr[2, 1] = 2, 1  # present: classes 0, 1, 2 -> F1 1, 0, 0
+    au = np.tile([2, 0, 0, 1], (12, 1))
+    au[1] = [3, 0, 0, 0]  # AU 1 absent
+    stats = metrics.join_mtl_stats(np.array([[3, 0.1, 0.2, 0.5, 0.4, 0.3]] * 2), expr, au)
+    present = metrics.scores_from_stats("mtl", stats, criterion_era=False, f1_average="present")
+    every = metrics.scores_from_stats("mtl", stats, criterion_era=False, f1_average="all")
+    assert (present["expr_f1"], present["au_f1"]) == pytest.approx((1 / 3, 1.0))
+    assert (every["expr_f1"], every["au_f1"]) == pytest.approx((1 / 8, 11 / 12))
+
+
+def test_the_truths_pooled_mean_is_exact_too():
+    # the truth (y) side of the moments: a constant truth over groups keeps its mean exactly
+    groups = np.array([[1, 0.3, 0.1, 0.0, 0.0, 0.0], [2, -0.2, 0.1, 0.1, 0.0, 0.0]])
+    pooled = metrics.combine_moments(groups)[0]
+    assert pooled[2] == 0.1 and pooled[4] == 0.0 and pooled[5] == 0.0
+    assert pooled[1] == pytest.approx((0.3 - 0.4) / 3)

@@ -25,6 +25,7 @@ from test_metrics import reference_ccc
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "submissions"
 HEADER = ",".join(MTL_HEADER)
+AUS = ("AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23", "AU24", "AU25", "AU26")
 
 
 # ---------------------------------------------------------------- references
@@ -593,3 +594,169 @@ def test_resamples_without_a_part_are_left_out_of_the_interval(tmp_path):
     first = result["statistics"]["values"][0]
     assert all(isinstance(x, int) for x in first[12:]) and isinstance(first[1], float)
     assert "null" in result["per_video_rule"]
+
+
+# ------------------------------------------ edges the second mutation run found untested
+
+
+def _row(image: str, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    va = rng.uniform(-1, 1, 2)
+    return f"{image},{va[0]:.3f},{va[1]:.3f},{int(rng.integers(0, 8))}," + ",".join(map(str, rng.integers(0, 2, 12)))
+
+
+def test_many_listings_pair_kth_with_kth_whatever_the_images_order(tmp_path):
+    # 40 images listed 3 times each (with other labels each time); the submission gives
+    # them image by image in another order, each image's rows in listing order
+    images = [f"v{i % 4}/{i + 1:05d}.jpg" for i in range(40)]
+    truth = [_row(image, 1000 + 3 * i + k) for k in range(3) for i, image in enumerate(images)]
+    small_truth(tmp_path / "d", rows=truth)
+    order = np.random.default_rng(5).permutation(40)
+    submission_rows = [_row(images[i], 7 + 3 * int(i) + k) for i in order for k in range(3)]
+    (tmp_path / "p.txt").write_text("\n".join([HEADER] + submission_rows) + "\n")
+    reference = formats.read_mtl(tmp_path / "d" / "validation_set.txt", "truth")
+    submission = formats.read_mtl(tmp_path / "p.txt", "prediction")
+    matched = multitask.match_rows(submission, reference, np.ones(len(reference), dtype=bool), "the truth")
+    # by hand: reference row (k, i) is image i's k-th listing; its prediction is the k-th
+    # submission row naming image i
+    rows_of = {}
+    for position, i in enumerate(np.repeat(order, 3)):
+        rows_of.setdefault(int(i), []).append(position)
+    expected = [rows_of[i][k] for k in range(3) for i in range(40)]
+    assert matched.pairing.tolist() == expected
+    assert (matched.in_order, matched.repeated_images, matched.repeated_rows) == (False, 40, 80)
+
+
+def test_a_submission_in_the_truths_own_order_still_gets_the_repeated_images_note(tmp_path):
+    rows = ["a/00001.jpg,0.1,0.2,3,0,1,0,0,0,0,1,0,0,0,0,0", "a/00002.jpg,-0.4,0.5,1,1,1,0,0,0,0,0,0,0,0,0,1",
+            "a/00002.jpg,0.9,-0.7,4,0,0,0,1,0,0,0,0,1,0,0,0", "b/00003.jpg,0.3,-0.2,2,0,0,0,1,0,0,0,0,0,0,0,0"]
+    small_truth(tmp_path / "d", rows=rows)
+    (tmp_path / "p.txt").write_text("\n".join([HEADER] + rows) + "\n")
+    result = scoring.score(tmp_path / "p.txt", tmp_path / "d", "mtl", "abaw4", resamples=0)
+    assert result["notes"] == ["the ground truth lists 1 image(s) more than once (1 extra row(s)); each listing is a "
+                               "row of its own"]
+    assert result["format"] == "mtl" and result["metrics"]["va_mean"] == pytest.approx(1.0)  # the truth itself
+
+
+def test_the_first_uneven_image_in_file_order_is_named(tmp_path):
+    a, b = "a/00001.jpg,0.1,0.2,3,0,1,0,0,0,0,1,0,0,0,0,0", "a/00002.jpg,0.3,0.4,1,0,0,0,0,0,0,0,0,0,0,0,1"
+    small_truth(tmp_path / "d", rows=[a, a, a, b, b, b])
+    (tmp_path / "p.txt").write_text("\n".join([HEADER, a, a, b, b]) + "\n")
+    with pytest.raises(FormatError) as caught:
+        scoring.score(tmp_path / "p.txt", tmp_path / "d", "mtl", "abaw4", resamples=0)
+    assert str(caught.value) == (f"{tmp_path / 'p.txt'}:3: expected 'a/00001.jpg' once or 3 times, as often as the "
+                                 "reference lists it, found 2 times")
+
+
+def test_truth_notes_count_exactly_the_rows_they_describe(tmp_path):
+    rows = ["a/00001.jpg,-5,0.2,3,0,1,0,0,0,0,1,0,0,0,0,0",  # -5 in valence only
+            "a/00002.jpg,0.4,-5,1,1,1,0,0,0,0,0,0,0,0,0,1",  # -5 in arousal only
+            "a/00003.jpg,-5,-5,4,0,0,0,1,0,0,0,0,1,0,0,0",  # no VA at all: not "one column only"
+            "a/00007.jpg,-5,-5,4,0,0,0,1,0,0,0,0,1,0,0,0",  # (twice, so that no other count comes to 2)
+            "a/00004.jpg,0.3,-0.2,2,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1",  # no AU at all: not "some AUs"
+            "a/00005.jpg,0.3,-0.2,2,-1,0,0,0,0,0,0,0,0,0,0,1",  # AU1 missing only
+            "a/00006.jpg,0.5,0.1,0,1,0,0,0,0,0,0,0,0,0,0,0"]
+    small_truth(tmp_path / "d", rows=rows)
+    reference = formats.read_mtl(tmp_path / "d" / "validation_set.txt", "truth")
+    assert multitask.truth_notes(reference) == [
+        "2 ground-truth row(s) have -5 in one VA column only: their VA is dropped as a whole (HSE, CNU_Sclab, DMACS "
+        "code); AIM3-RUC's keeps the other column",
+        "1 ground-truth row(s) have -1 in some AUs only: their AUs are dropped as a whole"]
+
+
+@pytest.mark.parametrize("part, column", [("VA", 1), ("EXPR", 3), ("AU", 4)])
+def test_a_truth_without_one_part_names_it(tmp_path, part, column):
+    marker = {"VA": "-5", "EXPR": "-1", "AU": "-1"}[part]
+    rows = []
+    for i in range(3):
+        cells = f"a/{i + 1:05d}.jpg,0.{i},0.{i + 1},{i},1,0,0,0,0,0,0,0,0,0,0,{i % 2}".split(",")
+        cells[column] = marker
+        if part == "AU":
+            cells[4:] = ["-1"] * 12
+        rows.append(",".join(cells))
+    truth = small_truth(tmp_path / "d", rows=rows)
+    (tmp_path / "p.txt").write_text("\n".join([HEADER] + rows) + "\n")
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.score(tmp_path / "p.txt", tmp_path / "d", "mtl", "abaw4", resamples=0)
+    assert str(caught.value) == f"{truth}: no row has a valid {part} label: P_MTL needs all three parts"
+
+
+def test_notes_with_a_template_keep_the_truths_and_the_headers(tmp_path):
+    rows = ["a/00001.jpg,-5,0.2,3,0,1,0,0,0,0,1,0,0,0,0,0", "a/00002.jpg,0.4,0.3,1,1,1,0,0,0,0,0,0,0,0,0,1",
+            "a/00003.jpg,0.1,-0.3,4,0,0,0,1,0,0,0,0,1,0,0,0"]
+    small_truth(tmp_path / "d", rows=rows)
+    template = tmp_path / "list.txt"
+    template.write_text("\n".join([HEADER] + [row.split(",")[0] for row in rows]) + "\n")
+    long_header = "image,valence,arousal,expression," + ",".join(AUS)
+    (tmp_path / "p.txt").write_text("\n".join([long_header] + [row.replace("-5", "0.5") for row in rows]) + "\n")
+    result = scoring.score(tmp_path / "p.txt", tmp_path / "d", "mtl", "abaw4", resamples=0, template=template)
+    assert result["notes"] == [
+        "1 ground-truth row(s) have -5 in one VA column only: their VA is dropped as a whole (HSE, CNU_Sclab, DMACS "
+        "code); AIM3-RUC's keeps the other column",
+        "the submission's header names all 16 fields; the organisers' test lists and participants' files use "
+        "'image,valence,arousal,expression,aus'"]
+
+
+def test_validate_mtl_defaults_to_the_validation_split_and_names_its_reference(tmp_path):
+    rows = ["a/00001.jpg,0.1,0.2,3,0,1,0,0,0,0,1,0,0,0,0,0", "a/00002.jpg,0.4,0.3,1,1,1,0,0,0,0,0,0,0,0,0,1"]
+    truth = small_truth(tmp_path / "d", rows=rows)
+    (tmp_path / "p.txt").write_text("\n".join([HEADER] + rows) + "\n")
+    summary = multitask.validate_mtl(tmp_path / "p.txt", "abaw7", data=tmp_path / "d")
+    assert summary["reference"] == f"the ground truth in {truth}" and summary["n_rows"] == 2
+    (tmp_path / "q.txt").write_text("\n".join([HEADER, rows[0], "a/00009.jpg,0.1,0.2,3,0,1,0,0,0,0,1,0,0,0,0,0"]))
+    with pytest.raises(FormatError) as caught:
+        multitask.validate_mtl(tmp_path / "q.txt", "abaw7", data=tmp_path / "d")
+    assert str(caught.value) == (f"{tmp_path / 'q.txt'}:3: expected only images the reference lists (the ground truth "
+                                 f"in {truth}), found 'a/00009.jpg', which it does not list")
+
+
+def test_several_test_lists_are_named_in_the_error(tmp_path):
+    for name in ("first.txt", "second.txt"):
+        (tmp_path / name).write_text(f"{HEADER}\na/00001.jpg\n")
+    with pytest.raises(multitask.MtlError) as caught:
+        multitask.locate_mtl_test_list(tmp_path, "abaw4")
+    assert str(caught.value) == (f"{tmp_path}: several MTL test list files ({tmp_path / 'first.txt'}; "
+                                 f"{tmp_path / 'second.txt'}); pass --data the folder of the one to use")
+
+
+def test_a_submission_one_byte_over_its_bound_is_refused_before_reading(tmp_path):
+    # bound: 64 KiB + rows × (longest video name + len('/00001.jpg,') + 15 fields × 64 bytes)
+    rows = ["abc/00001.jpg,0.1,0.2,3,0,1,0,0,0,0,1,0,0,0,0,0", "abc/00002.jpg,0.4,0.3,1,1,1,0,0,0,0,0,0,0,0,0,1"]
+    small_truth(tmp_path / "d", rows=rows)
+    per_row = 3 + len("/00001.jpg,") + 15 * 64
+    bound = 64 * 1024 + 2 * per_row
+    body = "\n".join([HEADER] + rows) + "\n"
+    (tmp_path / "p.txt").write_text(body + " " * (bound + 1 - len(body)))
+    with pytest.raises(FormatError) as caught:
+        scoring.score(tmp_path / "p.txt", tmp_path / "d", "mtl", "abaw4", resamples=0)
+    assert str(caught.value) == (f"{tmp_path / 'p.txt'}: expected a file of at most {bound:,} bytes (the reference "
+                                 f"has 2 rows of at most {per_row} bytes), found {bound + 1:,} bytes")
+
+
+@pytest.mark.parametrize("role, header, row, message", [
+    ("prediction", HEADER, "a/00001.jpg", "2: expected 15 value(s) after the image_location, found 'a/00001.jpg'"),
+    ("prediction", HEADER, "a/00001.jpg,0.1,0.2,3,x,0,0,0,0,0,0,0,0,0,0,0", "2: expected an integer (AU1), found 'x'"),
+    ("prediction", HEADER, "a/00001.jpg,0.1,0.2,3,,0,0,0,0,0,0,0,0,0,0,0",
+     "2: expected an integer (AU1), found an empty field"),
+    ("truth", HEADER, "a/00001.jpg,0.1,0.2,3,0,2,0,0,0,0,0,0,0,0,0,0",
+     "2: expected AU2 0 or 1, or -1 for no label, found 'a/00001.jpg,0.1,0.2,3,0,2,0,0,0,0,0,0,0,0,0,0'"),
+    ("truth", HEADER, "a/00001.jpg,0.1,0.2,9,0,0,0,0,0,0,0,0,0,0,0,0",
+     "2: expected expression an integer class id 0-7, or -1 for no label, "
+     "found 'a/00001.jpg,0.1,0.2,9,0,0,0,0,0,0,0,0,0,0,0,0'"),
+    ("truth", HEADER, "a/00001.jpg,0.1,1.5,1,0,0,0,0,0,0,0,0,0,0,0,0",
+     "2: expected arousal a number in [-1, 1], or -5 for no label, "
+     "found 'a/00001.jpg,0.1,1.5,1,0,0,0,0,0,0,0,0,0,0,0,0'"),
+    ("prediction", "Image,Valence,Arousal,Expression,AUs", "a/00001.jpg,0.1,0.2,3,0,0,0,0,0,0,0,0,0,0,0,0",
+     "1: expected the header 'image,valence,arousal,expression,aus' (or one naming all 16 fields), found "
+     "'Image,Valence,Arousal,Expression,AUs' (only the letter case differs: submissions spell it "
+     "'image,valence,arousal,expression,aus')"),
+    ("truth", "picture,v,a", "a/00001.jpg,0.1,0.2,3,0,0,0,0,0,0,0,0,0,0,0,0",
+     "1: expected the header 'image,valence,arousal,expression,aus' (or one naming all 16 fields), found "
+     "'picture,v,a'"),
+])
+def test_mtl_reading_errors_are_whole(tmp_path, role, header, row, message):
+    path = tmp_path / "f.txt"
+    path.write_text(f"{header}\n{row}\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_mtl(path, role)
+    assert str(caught.value) == f"{path}:{message}"

@@ -546,7 +546,10 @@ def test_a_file_or_link_as_target_is_refused(tmp_path):
 
 
 def _start_synth(target: Path, force: bool) -> subprocess.Popen:
-    code = ("import sys; from abawbench.data.synth import synthesize; "
+    # SIGINT's default handling restored: a parent that ignores it (mutmut's workers do) would
+    # pass the ignoring on, and the SIGINT case would then run to the end
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from abawbench.data.synth import synthesize; "
             f"synthesize(sys.argv[1], videos=30, frames=60, seed=9, force={force})")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-c", code, str(target)], env=env, stdout=subprocess.PIPE,

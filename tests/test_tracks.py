@@ -22,7 +22,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
 from abawbench import formats, scoring
-from abawbench.tracks import get_edition, track_spec
+from abawbench.tracks import MTL_RELEASES, detect_mtl_header, detect_track, get_edition, track_spec
 
 from test_metrics import reference_ccc
 
@@ -202,3 +202,73 @@ def test_what_a_value_must_be_is_said_in_words():
         track_spec("abaw6", "va").n_classes
     with pytest.raises(ValueError, match="unknown track 'xyz'"):
         track_spec("abaw6", "xyz")
+
+
+# ------------------------------------------------ words and errors, asserted whole
+
+VA_RULE = "mean of CCC(valence) and CCC(arousal), population moments"
+EXPR_ALL = "macro F1 = sum of the per-class F1 over all {k} classes / {k} (absent classes count 0)"
+EXPR_PRESENT = "macro F1 over the classes (of {k}) present in truth or prediction (scikit-learn's default)"
+AU_ALL = "mean per-AU F1 over all {k} AUs (an AU without positives in truth and prediction counts 0)"
+AU_PRESENT = "mean per-AU F1 over the AUs (of {k}) with a positive in truth or prediction"
+
+
+def test_each_tracks_rule_in_words():
+    # the README's score outputs print these lines (EXPR ABAW2 and MTL under "all")
+    assert track_spec("abaw2", "va").rule("present") == f"{VA_RULE}, all valid frames pooled"
+    assert track_spec("abaw2", "expr").rule() == "0.67·F1 + 0.33·accuracy, F1 the " + EXPR_ALL.format(k=7)
+    assert track_spec("abaw2", "expr").rule("present") == ("0.67·F1 + 0.33·accuracy, F1 the "
+                                                           + EXPR_PRESENT.format(k=7))
+    assert track_spec("abaw6", "expr").rule("all") == EXPR_ALL.format(k=8)
+    assert track_spec("abaw6", "expr").rule("present") == EXPR_PRESENT.format(k=8)
+    assert track_spec("abaw1", "au").rule("present") == ("0.5·F1 + 0.5·accuracy over all frame×AU cells, F1 the "
+                                                         + AU_PRESENT.format(k=8))
+    assert track_spec("abaw2", "au").rule("all") == ("0.5·F1 + 0.5·accuracy over all frame×AU cells, F1 the "
+                                                     + AU_ALL.format(k=12))
+    assert track_spec("abaw6", "au").rule("all") == AU_ALL.format(k=12)
+    assert track_spec("abaw6", "au").rule("present") == AU_PRESENT.format(k=12)
+    mtl = "P_MTL = P_VA + P_EXPR + P_AU, each over the rows whose own label is valid, pooled: P_VA the " + VA_RULE
+    assert track_spec("abaw7", "mtl").rule("all") == (f"{mtl}; P_EXPR the {EXPR_ALL.format(k=8)}; "
+                                                      f"P_AU the {AU_ALL.format(k=12)}")
+    assert track_spec("abaw3", "mtl").rule("present") == (f"{mtl}; P_EXPR the {EXPR_PRESENT.format(k=8)}; "
+                                                          f"P_AU the {AU_PRESENT.format(k=12)}")
+    with pytest.raises(ValueError, match="^the F1 average must be one of all, present, not 'macro'$"):
+        track_spec("abaw6", "expr").rule("macro")
+
+
+def test_spec_properties_and_errors_in_words():
+    mtl = track_spec("abaw4", "MTL")  # the track name's case does not matter
+    assert mtl.track == "mtl" and mtl.header == "image,valence,arousal,expression,aus"
+    assert mtl.value_description() == ("valence and arousal in [-1, 1], an expression class id 0-7 and 12 AU values "
+                                       "0 or 1 after the image")
+    assert track_spec("abaw6", "expr").header == "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
+    assert track_spec("abaw6", "au").n_values == 12 and track_spec("abaw6", "expr").n_values == 1
+    with pytest.raises(ValueError, match=r"^the MTL track has one invalid marker per part \(VA -5, EXPR -1, AU -1\)$"):
+        mtl.invalid
+    with pytest.raises(ValueError, match="^only EXPR has classes$"):
+        track_spec("abaw6", "au").n_classes
+    with pytest.raises(ValueError, match=r"^the multi-task \(MTL\) challenge was held in ABAW3, ABAW4 and ABAW7 only; "
+                                         r"ABAW6 \(CVPR 2024\) has none: pass --edition abaw3, abaw4 or abaw7$"):
+        track_spec("abaw6", "mtl")
+    with pytest.raises(ValueError, match="^unknown track 'xyz'; expected one of expr, va, au, mtl$"):
+        track_spec("abaw6", "xyz")
+    with pytest.raises(ValueError, match=r"^unknown ABAW edition 'abaw0'; expected one of abaw1, abaw2, abaw3, abaw4, "
+                                         r"abaw5, abaw6, abaw7, abaw8 \(or a later abawN\)$"):
+        get_edition("abaw0")
+    later = get_edition(" ABAW 9")
+    assert (later.name, later.title, later.note) == ("abaw9", "ABAW9", "rules assumed equal to ABAW8 (CVPR 2025)")
+    assert later.submission_format == "image_location" and later.note_for("va") == later.note
+
+
+def test_headers_are_told_apart_whatever_their_spelling():
+    assert detect_track("\ufeff neutral , ANGER,Disgust,Fear,Happiness,Sadness,Surprise\n") == ("expr", CLASSES_7)
+    assert detect_track("Valence,Arousal") == ("va", ("valence", "arousal"))
+    assert detect_track("valence,arousal,extra") is None
+    assert detect_mtl_header("IMAGE, Valence,arousal,expression,AUs\r\n") == ("image", "valence", "arousal",
+                                                                              "expression", "aus")
+    long = "image,valence,arousal,expression," + ",".join(AUS_12)
+    assert detect_mtl_header(long.lower()) == ("image", "valence", "arousal", "expression") + AUS_12
+    assert detect_mtl_header("image,valence,arousal") is None
+    assert MTL_RELEASES["abaw4"].split_of("Training_Set_Annotations.txt") == "train"
+    assert MTL_RELEASES["abaw3"].split_of("validation_set.txt") == "validation"
+    assert MTL_RELEASES["abaw3"].split_of("mtl.txt") is None

@@ -36,7 +36,8 @@ class WeightsError(ConfigError):
     a :class:`~abawbench.training.config.ConfigError`, as ``model.pretrained`` names it)."""
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -123,5 +124,5 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path, strict: bool = 
     if not fitting:
         raise WeightsError(f"{path}: no tensor of the file matches the backbone {type(backbone).__name__}")
     backbone.load_state_dict(fitting, strict=False)
-    return {"path": str(path.resolve()), "sha256": _sha256(path), "loaded": len(fitting), "ignored": ignored,
+    return {"path": str(path.resolve()), "sha256": file_sha256(path), "loaded": len(fitting), "ignored": ignored,
             "missing": missing, "unexpected": unexpected, "mismatched": mismatched}

@@ -37,17 +37,10 @@ import torch
 
 from abawbench import atomic
 from abawbench.models.multitask import HEADS
+from abawbench.models.weights import file_sha256  # noqa: F401 - the checkpoint's identity, used by the stages
 
 FOLDER = "features"
 SCHEMA = 1
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def index_signature(index: pd.DataFrame) -> str:

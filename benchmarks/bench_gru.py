@@ -76,12 +76,7 @@ def measure(stage, rounds: int = 2) -> dict:
     return {"frames_per_s": best, "frames_per_step": frames // STEPS}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_torch_globals():
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")
 
 
 def test_cached_against_online_features(benchmark, setting):

@@ -100,12 +100,7 @@ def measure(stage, rounds: int) -> dict:
     return best
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_torch_globals():
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")
 
 
 def test_paper_model_real_loader_vs_premade_tensors(benchmark, synthetic):

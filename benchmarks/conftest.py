@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture(scope="session", autouse=True)
-def private_cache_folder(tmp_path_factory):
-    """The benchmarks' caches go to a folder of their own, never the user's ~/.cache."""
-    import os
-
-    folder = tmp_path_factory.mktemp("abawbench_cache")
-    before = os.environ.get("ABAWBENCH_CACHE")
-    os.environ["ABAWBENCH_CACHE"] = str(folder)
-    yield folder
-    if before is None:
-        os.environ.pop("ABAWBENCH_CACHE", None)
-    else:
-        os.environ["ABAWBENCH_CACHE"] = before
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from shared_fixtures import private_cache_folder, restore_torch_globals  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")

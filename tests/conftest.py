@@ -7,6 +7,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from examples_budget import MUTATING  # noqa: E402
+from shared_fixtures import private_cache_folder, restore_torch_globals  # noqa: E402,F401
 
 if MUTATING:
     from hypothesis import Phase, settings
@@ -30,22 +31,6 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
     for item in gpu_items:
         item.add_marker(skip)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def private_cache_folder(tmp_path_factory):
-    """The tests' caches go to a folder of their own, never the user's ~/.cache (subprocesses
-    inherit it through ABAWBENCH_CACHE)."""
-    import os
-
-    folder = tmp_path_factory.mktemp("abawbench_cache")
-    before = os.environ.get("ABAWBENCH_CACHE")
-    os.environ["ABAWBENCH_CACHE"] = str(folder)
-    yield folder
-    if before is None:
-        os.environ.pop("ABAWBENCH_CACHE", None)
-    else:
-        os.environ["ABAWBENCH_CACHE"] = before
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ import torch
 
 from abawbench.models import MultitaskCNN, MultitaskGRU, va_bin_values
 
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")
+
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))

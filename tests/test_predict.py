@@ -19,12 +19,7 @@ from abawbench.predict import (PredictionError, VideoPredictions, fill_nearest, 
 TINY = ["data.image_size=32", "runtime.threads=1", "runtime.progress=false", "cnn.eval_batch_size=128"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def restore_torch_globals():
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")
 
 
 def cli(*args):

@@ -33,13 +33,7 @@ ALL_STAGES = ("cnn-teacher", "cnn-student", "features", "gru-teacher", "gru-stud
 TRAINED = ("cnn-teacher", "cnn-student", "gru-teacher", "gru-student")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def restore_torch_globals():
-    """Training sets threads and deterministic algorithms for the process: put them back."""
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")
 
 
 def cli(*args, env=None):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -144,14 +145,7 @@ def va_density_figure(truth: np.ndarray, prediction: np.ndarray, title: str):
         norm = LogNorm(vmin=1, vmax=histogram.max()) if histogram.max() >= 50 else None
         image = ax.pcolormesh(edges, edges, np.ma.masked_equal(histogram.T, 0), cmap="viridis", norm=norm,
                               vmin=None if norm else 0, vmax=None if norm else max(1.0, histogram.max()))
-        ax.plot([-1, 1], [-1, 1], "--", color="grey", linewidth=1, label="prediction = truth")
-        ax.set_xlim(-1, 1)
-        ax.set_ylim(-1, 1)
-        ax.set_aspect("equal")
-        ax.set_xlabel(f"true {name}")
-        ax.set_ylabel(f"predicted {name}")
-        import warnings
-
+        _va_square(ax, f"true {name}", f"predicted {name}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ccc = concordance_cc(y, x)
@@ -160,6 +154,16 @@ def va_density_figure(truth: np.ndarray, prediction: np.ndarray, title: str):
         figure.colorbar(image, ax=ax, shrink=0.8, label="frames per cell")
     figure.suptitle(title)
     return figure
+
+
+def _va_square(ax, xlabel: str, ylabel: str) -> None:
+    """A square [-1, 1]² panel with the identity line: truth on x, prediction on y."""
+    ax.plot([-1, 1], [-1, 1], "--", color="grey", linewidth=1, label="prediction = truth")
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
 
 
 def va_means_figure(statistics: np.ndarray, title: str, missing: str):
@@ -171,12 +175,7 @@ def va_means_figure(statistics: np.ndarray, title: str, missing: str):
     for dim, (ax, name) in enumerate(zip(axes, ("valence", "arousal"))):
         n, mean_prediction, mean_truth = stats[:, dim, 0], stats[:, dim, 1], stats[:, dim, 2]
         ax.scatter(mean_truth, mean_prediction, s=20 + 200 * n / max(n.max(), 1), alpha=0.6, label="one video")
-        ax.plot([-1, 1], [-1, 1], "--", color="grey", linewidth=1, label="prediction = truth")
-        ax.set_xlim(-1, 1)
-        ax.set_ylim(-1, 1)
-        ax.set_aspect("equal")
-        ax.set_xlabel(f"mean true {name} of a video")
-        ax.set_ylabel(f"mean predicted {name} of a video")
+        _va_square(ax, f"mean true {name} of a video", f"mean predicted {name} of a video")
         ax.set_title(f"{name}: per-video means ({len(n)} videos)")
         ax.legend(loc="upper left", fontsize=8)
     figure.suptitle(f"{title}\nper-frame density not drawn: {missing}", fontsize=10)

@@ -416,6 +416,21 @@ def test_an_empty_file_is_named_as_such(tmp_path):
     assert str(caught.value) == f"{path}:1: expected a header line, found an empty file"
 
 
+
+class _OpenedDescriptor:
+    """Stands in for ``os.fdopen``'s file object in ``read_regular_file``: closes the
+    descriptor on exit; subclasses say what ``read`` does."""
+
+    def __init__(self, descriptor, mode):
+        self.descriptor = descriptor
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.descriptor)
+
+
 def test_files_that_cannot_be_read_are_named_whole(tmp_path, monkeypatch):
     missing = tmp_path / "missing.txt"
     with pytest.raises(FormatError) as caught:
@@ -427,16 +442,7 @@ def test_files_that_cannot_be_read_are_named_whole(tmp_path, monkeypatch):
     regular = tmp_path / "a.txt"
     regular.write_text("valence,arousal\n")
 
-    class FailingStream:  # a file whose read fails (a disk error)
-        def __init__(self, descriptor, mode):
-            self.descriptor = descriptor
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            os.close(self.descriptor)
-
+    class FailingStream(_OpenedDescriptor):  # a file whose read fails (a disk error)
         def read(self, size):
             raise OSError(5, "Input/output error")
 
@@ -473,16 +479,7 @@ def test_a_file_that_grows_while_read_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "a.txt"
     path.write_text("x\n")
 
-    class GrowingStream:  # fstat saw 2 bytes; by the read, the file holds 11
-        def __init__(self, descriptor, mode):
-            self.descriptor = descriptor
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            os.close(self.descriptor)
-
+    class GrowingStream(_OpenedDescriptor):  # fstat saw 2 bytes; by the read, the file holds 11
         def read(self, size):
             return b"x" * size
 

@@ -335,15 +335,12 @@ def _run_stage(name: str, run: runs.RunFolder, context: _Context, resume: bool, 
     from abawbench.training.device import seed_everything, stage_seed
     from abawbench.training.loop import Trainer
 
-    config, device = context.config, context.device
-    record = run.read() if device.is_main else None
-    record = _broadcast(record, device)
-    if record["stages"].get(name, {}).get("status") == "finished":
-        if name == "features":
-            _features(run, context, models)
-        return
-    if name == "features":
+    if name == "features":  # reads a valid cache, or extracts it
         _features(run, context, models)
+        return
+    config, device = context.config, context.device
+    record = _broadcast(run.read() if device.is_main else None, device)
+    if record["stages"].get(name, {}).get("status") == "finished":
         return
     seed = stage_seed(config["seed"], name)
     seed_everything(seed + device.rank)

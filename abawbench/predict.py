@@ -336,7 +336,7 @@ def _predict_with_gru(cnn, normalizer, checkpoint: dict, config: dict, index, vi
     features of their frames (computed here, so any data root works), then windows
     stitched to one prediction per frame."""
     from abawbench.training.features import frame_features
-    from abawbench.training.gru import WindowInference, build_gru, rows_of_videos
+    from abawbench.training.gru import build_gru, predict_frames, rows_of_videos
 
     frames = rows_of_videos(index, videos).reset_index(drop=True)
     frames.attrs = dict(index.attrs)
@@ -346,8 +346,4 @@ def _predict_with_gru(cnn, normalizer, checkpoint: dict, config: dict, index, vi
     frames["feature_row"] = np.arange(len(frames), dtype=np.int64)
     gru = build_gru(config)
     gru.load_state_dict(checkpoint["model"])
-    gru = gru.to(device.device).eval()
-    inference = WindowInference(frames, features, device, config["gru"]["length"], config["gru"]["eval_stride"],
-                                config["gru"]["eval_batch_size"])
-    grid, expr, va = inference.predict(gru)
-    return per_video(grid, expr, va, np.ones(len(grid), dtype=bool), lengths)
+    return predict_frames(gru.to(device.device).eval(), frames, features, device, config, lengths)

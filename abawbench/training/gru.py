@@ -161,18 +161,30 @@ class WindowInference:
         return grid, decoded["expr"].numpy().astype(np.int64), decoded["va"].numpy().astype(np.float32)
 
 
-def predict_videos(model: MultitaskGRU, data: GruData, device: Device, config: dict[str, Any],
-                   lengths: dict[str, dict[str, int]]):
-    """Per-video predictions (:class:`abawbench.predict.VideoPredictions`) of the videos
-    in ``lengths`` from the cached evaluation features."""
+def stitched_predictions(inference: WindowInference, model: MultitaskGRU, lengths: dict[str, dict[str, int]]):
+    """:class:`abawbench.predict.VideoPredictions` of ``inference``'s videos: every frame
+    of a video's span is predicted by the windows; ``per_video`` fills the frames the
+    ``lengths`` ask for beyond it."""
     from abawbench.predict import per_video
 
-    videos = set().union(*(set(v) for v in lengths.values()))
-    inference = WindowInference(rows_of_videos(data.index, videos), data.features[0], device,
-                                config["gru"]["length"], config["gru"]["eval_stride"],
-                                config["gru"]["eval_batch_size"])
     grid, expr, va = inference.predict(model)
     return per_video(grid, expr, va, np.ones(len(grid), dtype=bool), lengths)
+
+
+def predict_frames(model: MultitaskGRU, frames: pd.DataFrame, features: np.ndarray, device: Device,
+                   config: dict[str, Any], lengths: dict[str, dict[str, int]]):
+    """Per-video predictions of the videos of ``frames`` (index rows with ``feature_row``
+    into ``features``, ``(N, 2, D)`` evaluation-view features)."""
+    inference = WindowInference(frames, features, device, config["gru"]["length"], config["gru"]["eval_stride"],
+                                config["gru"]["eval_batch_size"])
+    return stitched_predictions(inference, model, lengths)
+
+
+def predict_videos(model: MultitaskGRU, data: GruData, device: Device, config: dict[str, Any],
+                   lengths: dict[str, dict[str, int]]):
+    """Per-video predictions of the videos in ``lengths`` from the cached evaluation features."""
+    videos = set().union(*(set(v) for v in lengths.values()))
+    return predict_frames(model, rows_of_videos(data.index, videos), data.features[0], device, config, lengths)
 
 
 class GruStage(Stage):
@@ -297,10 +309,9 @@ class GruStage(Stage):
         return StepResult(loss, terms, int(x.shape[0] * x.shape[1]))
 
     def validate(self) -> Validation:
-        from abawbench.predict import per_video, score_in_memory, validation_summary
+        from abawbench.predict import score_in_memory, validation_summary
 
-        grid, expr, va = self.inference.predict(self._model)
-        videos = per_video(grid, expr, va, np.ones(len(grid), dtype=bool), self.data.validation_lengths)
+        videos = stitched_predictions(self.inference, self._model, self.data.validation_lengths)
         expr_scores = score_in_memory(self.data.affwild2_root, "expr", self.data.edition, videos.tracks["expr"])
         va_scores = score_in_memory(self.data.affwild2_root, "va", self.data.edition, videos.tracks["va"])
         return Validation(validation_summary(expr_scores, va_scores), videos)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +40,9 @@ MIN_VIDEOS = 6
 MIN_FRAMES = 30
 
 
-class TargetNotEmptyError(FileExistsError):
-    """The output folder exists and holds something (``force`` replaces it)."""
+class TargetNotEmptyError(atomic.TargetNotEmpty, FileExistsError):
+    """The output folder exists and holds something (``force`` replaces it), or is not a
+    folder: :class:`abawbench.atomic.TargetNotEmpty` for the tree ``data synth`` writes."""
 
 
 def external_sizes(videos: int, frames: int) -> dict:
@@ -62,12 +62,12 @@ def is_synthetic(folder: Path) -> bool:
 
 
 def _check_target(out: Path, force: bool) -> None:
-    if out.is_symlink():
+    if out.is_symlink():  # replacing it would replace the link, not the folder it names
         raise TargetNotEmptyError(f"{out} is a symbolic link; give the folder itself")
-    if out.exists() and not out.is_dir():
-        raise TargetNotEmptyError(f"{out} exists and is not a folder")
-    if out.is_dir() and not force and any(os.scandir(out)):
-        raise TargetNotEmptyError(f"{out} is not empty; choose a new folder, or force (--force) to replace it whole")
+    try:
+        atomic.check_new_folder(out, force)
+    except atomic.TargetNotEmpty as problem:
+        raise TargetNotEmptyError(str(problem)) from None
 
 
 def synthesize(out: Path, videos: int | None = None, frames: int | None = None, seed: int = 0,
@@ -116,7 +116,6 @@ def synthesize(out: Path, videos: int | None = None, frames: int | None = None, 
 
     try:
         with atomic.staged_folder(out) as staging:
-            _honour_umask(staging)
             plan = plan_videos(plan_stream, videos, frames)
             manifest = {"generator": "abawbench.data.synth", "schema": SCHEMA, "seed": int(seed),
                         "parameters": {"preset": preset, "videos": videos, "frames": frames, "size": FACE_SIZE,
@@ -143,10 +142,3 @@ def synthesize(out: Path, videos: int | None = None, frames: int | None = None, 
             bar.stop()
     return manifest
 
-
-def _honour_umask(folder: Path) -> None:
-    """Temporary folders are created private (0700); the finished tree should be as
-    readable as any folder the user makes."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(folder, 0o777 & ~mask)

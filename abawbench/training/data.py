@@ -15,7 +15,6 @@ read (the readers' crops and caches go to the cache folder, never into these fol
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,14 +57,9 @@ def _expr_columns(root: Path) -> int | None:
 
 def is_synthetic(affwild2: Path) -> bool:
     """The root was written by ``abawbench data synth`` (its manifest in the root or above)."""
-    for folder in (affwild2, affwild2.parent):
-        manifest = folder / "manifest.json"
-        if manifest.is_file():
-            try:
-                return json.loads(manifest.read_text(encoding="utf-8")).get("generator") == "abawbench.data.synth"
-            except (OSError, ValueError, AttributeError):
-                return False
-    return False
+    from abawbench.data.synth import is_synthetic as holds_synthetic_tree
+
+    return any(holds_synthetic_tree(folder) for folder in (affwild2, affwild2.parent))
 
 
 def _find_affwild2(root: Path, wanted_classes: int | None) -> Path:

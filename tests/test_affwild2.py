@@ -364,6 +364,10 @@ def test_holdout_arguments_are_checked_with_clear_errors():
         affwild2.holdout_split(table, "va")
     with pytest.raises(affwild2.DatasetError, match="^no labelled VA/AU train frames to split$"):
         affwild2.holdout_split(table.assign(AU1=np.int8(-1), split_au=""), ("va", "au"))
+    single = _train_table(["v0"])  # one video: any hold-out takes all of it
+    with pytest.raises(affwild2.DatasetError) as caught:
+        affwild2.holdout_split(single, "expr", fraction=0.5)
+    assert str(caught.value) == "the hold-out would take every train video: lower the fraction"
 
 
 def test_holdout_counts_labelled_frames_without_a_crop_and_defaults_to_seed_zero():
@@ -374,6 +378,11 @@ def test_holdout_counts_labelled_frames_without_a_crop_and_defaults_to_seed_zero
     train, dev = affwild2.holdout_split(table, "expr", fraction=0.3)
     assert sorted(train + dev) == sorted(names)
     assert (train, dev) == affwild2.holdout_split(table, "expr", fraction=0.3, seed=0)
+    # the documented default: 8 shuffled candidates at each greedy pick (9 picks otherwise for some seed)
+    assert all(affwild2.holdout_split(table, "expr", fraction=0.3, seed=s) ==
+               affwild2.holdout_split(table, "expr", fraction=0.3, seed=s, candidates=8) for s in range(20))
+    assert any(affwild2.holdout_split(table, "expr", fraction=0.3, seed=s, candidates=8) !=
+               affwild2.holdout_split(table, "expr", fraction=0.3, seed=s, candidates=9) for s in range(20))
     assert any(affwild2.holdout_split(table, "expr", fraction=0.3, seed=s) != (train, dev) for s in (1, 2, 3))
 
 

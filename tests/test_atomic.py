@@ -4,6 +4,7 @@ at any point leaves the old file (or no file) and no temporary behind."""
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
@@ -137,3 +138,52 @@ def test_the_temporary_is_hidden_and_missing_folders_are_made(tmp_path, monkeypa
     (name,) = sources
     assert name.startswith(".result.json.") and name.endswith(".tmp")
     assert target.read_bytes() == b"x"
+
+
+# ----------------------------------------------------------- checks before any work
+
+
+@pytest.mark.parametrize("mode, words", [
+    (stat.S_IFDIR, "a folder"), (stat.S_IFIFO, "a FIFO (named pipe)"), (stat.S_IFCHR, "a character device"),
+    (stat.S_IFBLK, "a block device"), (stat.S_IFSOCK, "a socket"), (0, "not a regular file")])
+def test_describe_kind_names_each_kind_of_file(mode, words):
+    assert atomic.describe_kind(mode | 0o644) == words
+
+
+def test_check_new_folder_refuses_what_is_in_the_way_unless_forced(tmp_path, monkeypatch):
+    atomic.check_new_folder(tmp_path / "absent")  # missing: fine
+    (tmp_path / "empty").mkdir()
+    atomic.check_new_folder(tmp_path / "empty")  # empty: fine
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "a.txt").write_text("x")
+    with pytest.raises(atomic.TargetNotEmpty) as caught:
+        atomic.check_new_folder(one)  # not forced by default
+    assert str(caught.value) == (f"{one} is not empty (it holds 1 entry, e.g. 'a.txt'); pass --force to replace it "
+                                 "whole, or choose another folder")
+    (one / "b.txt").write_text("x")
+    with pytest.raises(atomic.TargetNotEmpty) as caught:
+        atomic.check_new_folder(one)
+    assert str(caught.value) == (f"{one} is not empty (it holds 2 entries, e.g. 'a.txt'); pass --force to replace "
+                                 "it whole, or choose another folder")
+    atomic.check_new_folder(one, force=True)
+    with pytest.raises(atomic.TargetNotEmpty) as caught:
+        atomic.check_new_folder(one / "a.txt", force=True)
+    assert str(caught.value) == f"{one / 'a.txt'} exists and is not a folder"
+
+    def unlistable(path):
+        assert str(path) == str(one)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(atomic.os, "listdir", unlistable)
+    with pytest.raises(atomic.TargetNotEmpty) as caught:
+        atomic.check_new_folder(one)
+    assert str(caught.value) == f"{one}: cannot list the folder (Permission denied)"
+
+
+def test_output_problem_of_standard_output_and_of_an_unwritable_device(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic, "folder_problem", lambda folder: "no folder is writable here")
+    assert atomic.output_problem("-") is None  # standard output, whatever the folders
+    assert atomic.output_problem(tmp_path / "x.json") == "no folder is writable here"
+    monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)
+    assert atomic.output_problem("/dev/null") == "/dev/null: a character device that cannot be written"

@@ -210,6 +210,43 @@ def test_holdout_label_distribution_beats_most_random_picks():
     assert beaten > 0.9, beaten
 
 
+def test_joint_holdout_keeps_both_tracks_distributions_better_than_most_random_picks():
+    """A multi-task (EXPR + VA) hold-out against 300 random hold-outs of the same videos:
+    the mean of its two L1 gaps (EXPR classes; VA on a 4×4 grid of [-1, 1]², binned here
+    with ``np.histogram2d``) must be smaller than a clear majority of theirs."""
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for v in range(40):
+        expr = rng.choice(7, size=200, p=np.roll([0.4, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05], v % 7))
+        centre = rng.uniform(-0.8, 0.8, 2)
+        va = np.clip(centre + rng.normal(0, 0.2, (200, 2)), -1, 1).round(3)
+        rows.append(pd.DataFrame({"video": f"v{v}", "frame": np.arange(1, 201), "expr": expr.astype(np.int8),
+                                  "valence": va[:, 0], "arousal": va[:, 1], "has_crop": True,
+                                  "split_expr": "train", "split_va": "train"}))
+    table = pd.concat(rows, ignore_index=True)
+    by_video = {v: table[table["video"] == f"v{v}"] for v in range(40)}
+    edges = [-1, -0.5, 0, 0.5, 1]
+    expr_counts = np.stack([np.bincount(by_video[v]["expr"], minlength=7) for v in range(40)])
+    va_counts = np.stack([np.histogram2d(by_video[v]["valence"], by_video[v]["arousal"], [edges, edges])[0].ravel()
+                          for v in range(40)])
+
+    def gap(videos):
+        picked = [int(name[1:]) for name in videos]
+        gaps = []
+        for counts in (expr_counts, va_counts):
+            mine, everyone = counts[picked].sum(axis=0), counts.sum(axis=0)
+            gaps.append(np.abs(mine / mine.sum() - everyone / everyone.sum()).sum())
+        return np.mean(gaps)
+
+    train, dev = affwild2.holdout_split(table, ("expr", "va"), fraction=0.2, seed=0)
+    assert len(dev) == 8 and sorted(train + dev, key=lambda name: int(name[1:])) == [f"v{v}" for v in range(40)]
+    random_gaps = np.array([gap([f"v{i}" for i in rng.permutation(40)[:8]]) for _ in range(300)])
+    beaten = (gap(dev) < random_gaps).mean()
+    assert beaten > 0.9, beaten
+
+
 def test_splits_round_trip_as_plain_lists(tmp_path):
     path = tmp_path / "dev.txt"
     affwild2.write_split(path, ["a-30-640x480", "video10_1"])

@@ -634,3 +634,45 @@ def test_edition_mismatch_names_the_edition_the_files_belong_to(tmp_path):
         scoring.read_submission(tmp_path / "empty", track_spec("abaw2", "va"))
     assert str(caught.value) == (f"{tmp_path / 'empty'}: expected a per-video folder of <video>.txt files or an "
                                  "image_location file, found a folder with no .txt file")
+
+
+@pytest.mark.parametrize("track", ["expr", "au", "va"])
+def test_both_submission_formats_align_to_the_same_arrays_in_the_readers_type(tmp_path, track):
+    """The same predictions as a per-video folder and as one image_location file align to
+    equal arrays, frames without a row left at zero, in the type the readers give the
+    values: integers for the class and AU tracks (one byte each), floats for VA."""
+    spec = track_spec("abaw6", track)
+    rng = np.random.default_rng(4)
+    if track == "va":
+        values = {"a": np.round(rng.uniform(-1, 1, (5, 2)), 3), "b": np.round(rng.uniform(-1, 1, (3, 2)), 3)}
+    else:
+        high = spec.n_classes if track == "expr" else 2
+        values = {"a": rng.integers(0, high, (5, spec.n_values)), "b": rng.integers(0, high, (3, spec.n_values))}
+    folder = tmp_path / "per-video"
+    folder.mkdir()
+    lines = [f"image_location,{','.join(spec.columns)}"]
+    for video, rows in values.items():
+        body = [",".join(str(x) for x in row) for row in rows]
+        (folder / f"{video}.txt").write_text("\n".join([",".join(spec.columns)] + body) + "\n")
+        # the image_location file leaves out frame 2 of video a: it aligns to zeros there
+        lines += [f"{video}/{frame:05d}.jpg,{row}" for frame, row in enumerate(body, start=1)
+                  if (video, frame) != ("a", 2)]
+    (tmp_path / "one.txt").write_text("\n".join(lines) + "\n")
+    expected = scoring.Expected({"a": 5, "b": 3}, source="test")
+    per_video = scoring.align(scoring.read_submission(folder, spec), expected)
+    located = scoring.align(scoring.read_submission(tmp_path / "one.txt", spec), expected)
+    wanted_type = np.float64 if track == "va" else np.int8
+    for video, rows in values.items():
+        for aligned in (per_video, located):
+            assert aligned[video][0].dtype == wanted_type
+        assert np.array_equal(per_video[video][0], rows) and per_video[video][1].all()
+        holes = [video == "a" and frame == 2 for frame in range(1, len(rows) + 1)]
+        assert located[video][1].tolist() == [not hole for hole in holes]
+        assert np.array_equal(located[video][0], np.where(np.array(holes)[:, None], 0, rows))
+
+
+def test_a_test_set_reference_needs_a_template_or_a_video_list():
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.expected_from_files(track_spec("abaw6", "expr"))
+    assert str(caught.value) == ("give the reference to check against: --data ROOT (train/validation), "
+                                 "--template FILE or --videos FILE")

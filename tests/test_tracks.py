@@ -191,6 +191,9 @@ def test_a_later_edition_keeps_abaw8s_rules_and_says_so():
         get_edition("abaw0")
     with pytest.raises(ValueError, match="unknown ABAW edition"):
         get_edition("abaw")
+    # only numbers past ABAW8 are later editions: "abaw08" is not ABAW8 spelt another way
+    with pytest.raises(ValueError, match="unknown ABAW edition 'abaw08'"):
+        get_edition("abaw08")
 
 
 def test_what_a_value_must_be_is_said_in_words():
@@ -264,6 +267,8 @@ def test_headers_are_told_apart_whatever_their_spelling():
     assert detect_track("\ufeff neutral , ANGER,Disgust,Fear,Happiness,Sadness,Surprise\n") == ("expr", CLASSES_7)
     assert detect_track("Valence,Arousal") == ("va", ("valence", "arousal"))
     assert detect_track("valence,arousal,extra") is None
+    # only the byte-order mark is stripped from the front, not letters
+    assert detect_track("Xvalence,arousal") is None and detect_track("XXNeutral," + ",".join(CLASSES_7[1:])) is None
     assert detect_mtl_header("IMAGE, Valence,arousal,expression,AUs\r\n") == ("image", "valence", "arousal",
                                                                               "expression", "aus")
     long = "image,valence,arousal,expression," + ",".join(AUS_12)

@@ -378,7 +378,8 @@ def find_test_reference(root: Path, spec: TrackSpec) -> tuple[Path | None, Path 
     (``prediction_files_format/…_test_set_sample.txt``); a video list is a ``.txt`` in a
     folder of test lists (:func:`is_test_list_folder`), preferably naming the track (the
     MTL list of images beside them is not one). Several candidates are an error that
-    lists them.
+    lists them. The search goes four folders deep (the root and three below it: the
+    releases put these files one or two deep) and passes over files it cannot open.
     """
     from abawbench.data.affwild2 import dataset_folders
     from abawbench.tracks import detect_mtl_header, split_header

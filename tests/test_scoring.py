@@ -423,6 +423,31 @@ def test_validate_against_ground_truth_uses_the_edition(tmp_path):
     assert summary["edition"] == "abaw6" and summary["n_videos"] == 3
     rows = (EXAMPLES / "valid" / "abaw6-expr.txt").read_text().splitlines()[1:]
     assert summary["n_rows"] == len(rows)
+    # without an edition, validate reads the submission as ABAW2's (7 classes)
+    default = scoring.validate(EXAMPLES / "valid" / "abaw2-expr", "expr", data=EXAMPLES / "data" / "abaw2")
+    assert default["edition"] == "abaw2" and default["n_videos"] == 3
+
+
+def test_the_test_template_is_searched_four_folders_deep_past_unreadable_files(tmp_path, monkeypatch):
+    va = track_spec("abaw6", "va")
+    deep = _template(tmp_path / "deep" / "a" / "b" / "c" / "d" / "template.txt", ["v/00001.jpg"])
+    with pytest.raises(scoring.ScoringError, match="no organisers' VA test template"):
+        scoring.find_test_reference(tmp_path / "deep", va)
+    found = _template(tmp_path / "ok" / "a" / "b" / "c" / "template.txt", ["v/00001.jpg"])
+    assert scoring.find_test_reference(tmp_path / "ok", va) == (found, None)
+    # a .txt that cannot be opened is passed over, and the files after it are still read
+    unreadable = found.parent / "a_locked.txt"
+    unreadable.write_text("image_location,valence,arousal\n")
+    real_open = open
+
+    def refusing_open(path, *args, **kwargs):
+        if Path(path) == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "open", refusing_open, raising=False)
+    assert scoring.find_test_reference(tmp_path / "ok", va) == (found, None)
+    assert deep.exists()
 
 
 def test_unknown_video_is_named_before_its_file_is_parsed(tmp_path):

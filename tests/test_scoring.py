@@ -347,6 +347,11 @@ def test_edition_notes_reach_the_result(tmp_path):
     assert any("multi-task" in note for note in result["notes"])
     later = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw12", resamples=0)
     assert any("rules assumed equal to ABAW8" in note for note in later["notes"])
+    # validate says the same
+    checked = scoring.validate(tmp_path / "pred", "expr", "abaw4", data=tmp_path / "data")
+    assert any("multi-task" in note for note in checked["notes"])
+    checked = scoring.validate(tmp_path / "pred", "expr", "abaw12", data=tmp_path / "data")
+    assert any("rules assumed equal to ABAW8" in note for note in checked["notes"])
 
 
 # ------------------------------------------------ test-set references, edge by edge
@@ -412,6 +417,11 @@ def test_a_single_unnamed_list_is_the_test_list_and_nothing_found_is_an_error(tm
     lists = tmp_path / "names_of_videos_in_each_test_set"
     lists.mkdir()
     (lists / "test_set_release.txt").write_text("v\n")
+    assert scoring.find_test_reference(tmp_path, au) == (None, lists / "test_set_release.txt")
+    # a .txt outside the test-list folder is no video list, whatever its first line
+    (tmp_path / "readme.txt").write_text("how to use this copy\n")
+    (tmp_path / "EXPR_Set").mkdir()
+    (tmp_path / "EXPR_Set" / "notes.txt").write_text("v\n")
     assert scoring.find_test_reference(tmp_path, au) == (None, lists / "test_set_release.txt")
     with pytest.raises(scoring.ScoringError) as caught:
         scoring.validate(EXAMPLES / "valid" / "abaw6-au.txt", "au", "abaw6")

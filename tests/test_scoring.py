@@ -711,3 +711,13 @@ def test_a_test_set_reference_needs_a_template_or_a_video_list():
         scoring.expected_from_files(track_spec("abaw6", "expr"))
     assert str(caught.value) == ("give the reference to check against: --data ROOT (train/validation), "
                                  "--template FILE or --videos FILE")
+
+
+def test_validate_says_when_the_video_list_gives_no_frame_counts(tmp_path):
+    submission = _submission(tmp_path / "one.txt", ["a/00001.jpg", "a/00002.jpg", "b/00001.jpg"])
+    unchecked = "the reference gives no frame counts for some videos: their row counts were not checked"
+    (tmp_path / "names.txt").write_text("a\nb,1\n")
+    summary = scoring.validate(submission, "va", "abaw6", videos=tmp_path / "names.txt")
+    assert unchecked in summary["notes"] and summary["n_rows"] == 3
+    (tmp_path / "counted.txt").write_text("a,2\nb,1\n")
+    assert unchecked not in scoring.validate(submission, "va", "abaw6", videos=tmp_path / "counted.txt")["notes"]

@@ -721,3 +721,32 @@ def test_validate_says_when_the_video_list_gives_no_frame_counts(tmp_path):
     assert unchecked in summary["notes"] and summary["n_rows"] == 3
     (tmp_path / "counted.txt").write_text("a,2\nb,1\n")
     assert unchecked not in scoring.validate(submission, "va", "abaw6", videos=tmp_path / "counted.txt")["notes"]
+
+
+def test_constant_prediction_notes_count_only_videos_with_scored_frames(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=3, seed=6)
+    gt_folder = tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set"
+    first = sorted(truths)[0]
+    formats.write_per_video(gt_folder, spec, {**truths, first: np.full_like(truths[first], -5)})
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=0)
+    assert result["n_videos"] == 2 and not [n for n in result["notes"] if "constant" in n]  # the first has no frame
+    # one video alone, predicted by a constant: the whole prediction is constant
+    alone = tmp_path / "alone"
+    spec, truths, _ = make_truth_and_predictions(alone, "abaw2", "va", n_videos=1, seed=7)
+    (video, truth), = truths.items()
+    formats.write_per_video(alone / "pred", spec, {video: np.column_stack([np.full(len(truth), 0.25), truth[:, 1]])})
+    notes = [n for n in scoring.score(alone / "pred", alone / "data", "va", resamples=0)["notes"] if "constant" in n]
+    assert notes == ["the valence prediction is constant: its CCC is 0 by the covariance formula "
+                     "(Deng et al.'s helper would give NaN)"]
+
+
+def test_the_score_json_keeps_the_contracts_key_order_then_the_rules_then_the_notes(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw6", "expr", n_videos=2)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw6", resamples=0)
+    keys = list(result)
+    contract = ["track", "edition", "split", "n_videos", "n_frames", "metrics", "per_video"]  # docs/design.md
+    assert [k for k in keys if k in contract] == contract and keys.index("per_video") < keys.index("rule")
+    assert keys.index("rule") < keys.index("bootstrap") < keys.index("notes")
+    # the default F1 rule is the papers' (all classes), and each video's is said the same way
+    assert result["f1_average"] == "all"
+    assert result["per_video_rule"].endswith("its F1 averages over all classes, those absent from the video counting 0")

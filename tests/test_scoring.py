@@ -730,6 +730,9 @@ def test_constant_prediction_notes_count_only_videos_with_scored_frames(tmp_path
     formats.write_per_video(gt_folder, spec, {**truths, first: np.full_like(truths[first], -5)})
     result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=0)
     assert result["n_videos"] == 2 and not [n for n in result["notes"] if "constant" in n]  # the first has no frame
+    # the statistics (compare's input) are those of the two scored videos, in per_video order
+    assert result["statistics"]["videos"] == list(result["per_video"]) == sorted(truths)[1:]
+    assert result["statistics"]["shape"] == [2, 2, 6] and len(result["statistics"]["values"]) == 2
     # one video alone, predicted by a constant: the whole prediction is constant
     alone = tmp_path / "alone"
     spec, truths, _ = make_truth_and_predictions(alone, "abaw2", "va", n_videos=1, seed=7)

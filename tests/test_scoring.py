@@ -753,3 +753,24 @@ def test_the_score_json_keeps_the_contracts_key_order_then_the_rules_then_the_no
     # the default F1 rule is the papers' (all classes), and each video's is said the same way
     assert result["f1_average"] == "all"
     assert result["per_video_rule"].endswith("its F1 averages over all classes, those absent from the video counting 0")
+
+
+def test_ground_truth_without_a_valid_frame_is_nothing_to_score(tmp_path):
+    spec, truths, _ = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=2)
+    gt_folder = tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set"
+    formats.write_per_video(gt_folder, spec, {v: np.full_like(t, -5) for v, t in truths.items()})
+    with pytest.raises(scoring.ScoringError) as caught:
+        scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=0)
+    assert str(caught.value) == "no frame with a valid ground truth: nothing to score"
+
+
+def test_score_statistics_defaults_are_1000_resamples_with_seed_0(tmp_path):
+    spec, truths, predictions = make_truth_and_predictions(tmp_path, "abaw2", "expr", n_videos=6)
+    videos = sorted(truths)
+    stats, n_frames = scoring.video_statistics(spec, np.concatenate([truths[v] for v in videos]),
+                                               np.concatenate([predictions[v] for v in videos]),
+                                               np.array([len(truths[v]) for v in videos]))
+    default = scoring.score_statistics(spec, videos, stats, n_frames)
+    assert default["ci95"] == scoring.score_statistics(spec, videos, stats, n_frames, 1000, 0)["ci95"]
+    assert default["ci95"] != scoring.score_statistics(spec, videos, stats, n_frames, 1000, 1)["ci95"]
+    assert default["ci95"] != scoring.score_statistics(spec, videos, stats, n_frames, 1001, 0)["ci95"]

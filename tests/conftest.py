@@ -150,34 +150,5 @@ def micro_run(synthetic_data, tmp_path_factory):
     from abawbench.training.paper_baseline import train_paper_baseline
 
     out = tmp_path_factory.mktemp("micro") / "run"
-    if MUTATING:
-        return out, _micro_run_made_once(synthetic_data[0], out, MICRO + ["seed=3"])
     record = train_paper_baseline(synthetic_data[0], out, "tiny", None, MICRO + ["seed=3"])
     return out, record
-
-
-def _micro_run_made_once(data: Path, out: Path, settings: list[str]) -> dict:
-    """Under ``make mutate`` a session fixture is made again in every mutant's process, and
-    this one trains five stages (tens of seconds, more than the tests that use it): it is
-    trained once per version of the package and settings, and each run gets a copy. The
-    copy was made by the unmutated code, so a mutant is caught only by what the tests do
-    with the run, not by how it was made: the kill rates are, if anything, lower."""
-    import hashlib
-    import json
-
-    import abawbench
-    from abawbench.training.paper_baseline import train_paper_baseline
-
-    package = Path(abawbench.__file__).parent
-    digest = hashlib.sha1(repr(settings).encode())
-    for source in sorted(package.rglob("*.py")):
-        digest.update(source.read_bytes())
-
-    def train(staging: Path) -> None:
-        record = train_paper_baseline(data, staging / "run", "tiny", None, settings)
-        (staging / "record.json").write_text(json.dumps(record))
-
-    made = out.parent / "made"
-    _copy_made_once(f"micro-run-{digest.hexdigest()[:12]}", train, made)
-    (made / "run").rename(out)
-    return json.loads((made / "record.json").read_text())

@@ -760,3 +760,29 @@ def test_mtl_reading_errors_are_whole(tmp_path, role, header, row, message):
     with pytest.raises(FormatError) as caught:
         formats.read_mtl(path, role)
     assert str(caught.value) == f"{path}:{message}"
+
+
+def _two_videos_with_different_parts(folder: Path) -> Path:
+    """Video a has only EXPR labels, video b only VA and AU labels (10 frames each)."""
+    rng = np.random.default_rng(11)
+    rows = [f"a/{k:05d}.jpg,-5,-5,{int(rng.integers(0, 8))}," + ",".join(["-1"] * 12) for k in range(1, 11)]
+    rows += [f"b/{k:05d}.jpg,{rng.uniform(-1, 1):.3f},{rng.uniform(-1, 1):.3f},-1,"
+             + ",".join(str(int(x)) for x in rng.random(12) < 0.4) for k in range(1, 11)]
+    small_truth(folder, rows=rows)
+    return write_predictions(folder / "validation_set.txt", folder.parent / "p.txt", seed=12)
+
+
+def test_resamples_that_miss_a_part_are_counted_and_left_out_of_the_interval(tmp_path):
+    prediction = _two_videos_with_different_parts(tmp_path / "d")
+    result = scoring.score(prediction, tmp_path / "d", "mtl", "abaw4", resamples=200, seed=3)
+    # a resample has every part only when it draws both videos (each drawn twice: one of them)
+    draws = scoring.bootstrap_weights(2, 200, 3)
+    missing = int((draws.min(axis=1) == 0).sum())
+    assert 0 < missing < 200
+    assert f"{missing} of 200 bootstrap resamples drew no video with a valid label of some part: the interval " \
+           "is over the other resamples" in result["notes"]
+    assert set(result["ci95"]) == set(result["metrics"])
+    # a seed whose few resamples never draw both videos: no interval at all, and no error
+    seed = next(s for s in range(100) if (scoring.bootstrap_weights(2, 3, s).min(axis=1) == 0).all())
+    none = scoring.score(prediction, tmp_path / "d", "mtl", "abaw4", resamples=3, seed=seed)
+    assert none["ci95"] == {} and "3 of 3 bootstrap resamples drew no video" in " ".join(none["notes"])

@@ -470,6 +470,10 @@ def test_unknown_video_is_named_before_its_file_is_parsed(tmp_path):
         scoring.validate(folder, "va", "abaw2", data=EXAMPLES / "data" / "abaw2")
     assert caught.value.path == folder / "zz-not-a-video.txt"
     assert "which it does not contain" in str(caught.value)
+    with pytest.raises(FormatError) as caught:  # score too
+        scoring.score(folder, EXAMPLES / "data" / "abaw2", "va", "abaw2", resamples=0)
+    assert caught.value.path == folder / "zz-not-a-video.txt"
+    assert "which it does not contain" in str(caught.value)
 
 
 def test_trailing_invalid_frames_need_no_rows(tmp_path):
@@ -774,3 +778,6 @@ def test_score_statistics_defaults_are_1000_resamples_with_seed_0(tmp_path):
     assert default["ci95"] == scoring.score_statistics(spec, videos, stats, n_frames, 1000, 0)["ci95"]
     assert default["ci95"] != scoring.score_statistics(spec, videos, stats, n_frames, 1000, 1)["ci95"]
     assert default["ci95"] != scoring.score_statistics(spec, videos, stats, n_frames, 1001, 0)["ci95"]
+    # one resample is an interval too, of no width
+    one = scoring.score_statistics(spec, videos, stats, n_frames, 1, 0)["ci95"]
+    assert set(one) == set(spec.metrics) and all(low == high for low, high in one.values())

@@ -781,3 +781,14 @@ def test_score_statistics_defaults_are_1000_resamples_with_seed_0(tmp_path):
     # one resample is an interval too, of no width
     one = scoring.score_statistics(spec, videos, stats, n_frames, 1, 0)["ci95"]
     assert set(one) == set(spec.metrics) and all(low == high for low, high in one.values())
+
+
+def test_a_template_far_larger_than_the_ground_truth_needs_is_refused_unread(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw6", "va", n_videos=2)
+    template = tmp_path / "template.txt"
+    with open(template, "wb") as stream:
+        stream.truncate(100 * 1024**2)  # sparse: 100 MiB of nothing
+    with pytest.raises(FormatError) as caught:
+        scoring.score(tmp_path / "pred", tmp_path / "data", "va", "abaw6", resamples=0, template=template)
+    assert caught.value.path == template
+    assert "found 104,857,600 bytes" in str(caught.value) and "the 2 reference videos have" in str(caught.value)

@@ -792,3 +792,30 @@ def test_a_template_far_larger_than_the_ground_truth_needs_is_refused_unread(tmp
         scoring.score(tmp_path / "pred", tmp_path / "data", "va", "abaw6", resamples=0, template=template)
     assert caught.value.path == template
     assert "found 104,857,600 bytes" in str(caught.value) and "the 2 reference videos have" in str(caught.value)
+
+
+def test_notes_name_the_first_five_videos_without_frames_and_the_json_names_its_inputs(tmp_path):
+    spec = track_spec("abaw6", "va")
+    rng = np.random.default_rng(8)
+    truths = {f"{i}-30-640x480": np.round(rng.uniform(-1, 1, (6, 2)), 3) for i in range(7)}
+    for name in list(truths)[1:]:
+        truths[name][:] = -5  # six videos without a valid frame
+    folder = tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set"
+    formats.write_per_video(folder, spec, truths)
+    first, values = next(iter(truths.items()))
+    submission = tmp_path / "one.txt"
+    submission.write_text("image_location,valence,arousal\n" + "".join(
+        f"{first}/{k:05d}.jpg,{v:.3f},{a:.3f}\n" for k, (v, a) in enumerate(values[:, ::-1], start=1)))
+    result = scoring.score(submission, tmp_path / "data", "va", "abaw6", resamples=0)
+    five = ", ".join(f"{i}-30-640x480" for i in range(1, 6))
+    assert f"6 video(s) without rows have no valid ground-truth frame: {five}" in result["notes"]
+    assert f"6 video(s) have no valid ground-truth frame and are not scored: {five}" in result["notes"]
+    assert result["predictions"] == str(submission) and result["ground_truth"] == str(folder)
+    assert result["n_videos"] == 1
+
+
+def test_au_statistics_in_the_json_are_integer_counts(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw6", "au", n_videos=3)
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "au", "abaw6", resamples=0)
+    counts = np.array(result["statistics"]["values"], dtype=object).ravel()
+    assert len(counts) == 3 * 12 * 4 and all(type(c) is int for c in counts)

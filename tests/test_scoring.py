@@ -578,6 +578,9 @@ def test_video_set_refusals_count_what_is_missing(tmp_path):
     with pytest.raises(FormatError) as caught:
         scoring.align(submission, scoring.Expected({"a": None, "b": None}, source="test"))
     assert str(caught.value) == f"{folder}: expected predictions for all 2 videos, found none for 'b'"
+    with pytest.raises(FormatError) as caught:
+        scoring.align(submission, scoring.Expected({"a": None, "b": None, "c": None}, source="test"))
+    assert str(caught.value) == f"{folder}: expected predictions for all 3 videos, found none for 'b' and 1 more"
     (folder / "z.txt").write_text("valence,arousal\n0.1,0.2\n")
     submission = scoring.read_submission(folder, track_spec("abaw2", "va"))
     with pytest.raises(FormatError) as caught:
@@ -819,3 +822,18 @@ def test_au_statistics_in_the_json_are_integer_counts(tmp_path):
     result = scoring.score(tmp_path / "pred", tmp_path / "data", "au", "abaw6", resamples=0)
     counts = np.array(result["statistics"]["values"], dtype=object).ravel()
     assert len(counts) == 3 * 12 * 4 and all(type(c) is int for c in counts)
+
+
+def test_a_per_video_folder_is_its_visible_txt_files_and_a_broken_one_is_named(tmp_path):
+    folder = tmp_path / "pred"
+    folder.mkdir()
+    for video in ("a", "b"):
+        (folder / f"{video}.txt").write_text("valence,arousal\n0.1,0.2\n")
+    (folder / "0-readme.md").write_text("not a video\n")  # sorts first
+    (folder / ".hidden.txt").write_text("an editor's backup\n")
+    submission = scoring.read_submission(folder, track_spec("abaw2", "va"), ["a", "b"])
+    assert list(submission.per_video) == ["a", "b"]
+    (folder / "c.txt").symlink_to(tmp_path / "nowhere.txt")
+    with pytest.raises(FormatError) as caught:
+        scoring.read_submission(folder, track_spec("abaw2", "va"))
+    assert str(caught.value) == f"{folder / 'c.txt'}: expected a readable file, found No such file or directory"

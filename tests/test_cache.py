@@ -286,3 +286,22 @@ def test_ground_truth_comes_from_the_cache_and_an_entry_that_does_not_fit_is_par
         assert cache.write("truth", identity, key, arrays)
         loaded = scoring.load_ground_truth(tmp_path / "data", "va", "validation", "abaw6")
         assert np.array_equal(loaded.stacked, expected) and loaded.lengths.tolist() == lengths
+
+
+def test_a_truth_entry_is_believed_only_when_its_lengths_fit_its_rows(cache_folder):
+    """The ground-truth cache's own check, past the checksum: lengths are non-negative
+    integers, one per file, summing to the rows (a video may have none)."""
+    from abawbench.scoring import _load_truth_cache
+
+    values = np.zeros((4, 2))
+    cases = [(np.array([0, 4]), True), (np.array([1, 3], dtype=np.uint32), True),
+             (np.array([-1, 5]), False), (np.array([2.0, 2.0]), False), (np.array([1, 2]), False),
+             (np.array([4]), False)]
+    for lengths, believed in cases:
+        cache.write("truth", IDENTITY, "key", {"values": values, "lengths": lengths})
+        loaded = _load_truth_cache(IDENTITY, "key", 2, 2)
+        assert (loaded is not None) == believed, lengths
+        if believed:
+            assert loaded[1].dtype == np.int64 and loaded[1].tolist() == lengths.tolist()
+    cache.write("truth", IDENTITY, "key", {"values": values, "lengths": np.array([2, 2])})
+    assert _load_truth_cache(IDENTITY, "key", 2, 3) is None  # another track's width

@@ -657,6 +657,12 @@ def test_ground_truth_folders_are_chosen_by_the_editions_header(tmp_path):
     assert str(caught.value) == (f"{tmp_path / 'data'}: no VA ground truth for the validation split (looked for "
                                  "Train_Set/Validation_Set folders whose .txt files start with the VA header); "
                                  "found: expr/validation")
+    formats.write_per_video(tmp_path / "data" / "annotations" / "EXPR_Set" / "Train_Set", spec7, truths7)
+    with pytest.raises(scoring.ScoringError, match=r"header\); found: expr/train, expr/validation$"):
+        scoring.load_ground_truth(tmp_path / "data", "va")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(scoring.ScoringError, match=r"header\); found: none$"):
+        scoring.load_ground_truth(tmp_path / "empty", "va")
 
 
 def test_edition_mismatch_names_the_edition_the_files_belong_to(tmp_path):

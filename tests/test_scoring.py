@@ -843,3 +843,15 @@ def test_a_per_video_folder_is_its_visible_txt_files_and_a_broken_one_is_named(t
     with pytest.raises(FormatError) as caught:
         scoring.read_submission(folder, track_spec("abaw2", "va"))
     assert str(caught.value) == f"{folder / 'c.txt'}: expected a readable file, found No such file or directory"
+
+
+def test_a_ground_truth_file_with_another_header_names_the_rule_it_breaks(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw6", "va", n_videos=3)
+    folder = tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set"
+    odd = sorted(folder.glob("*.txt"))[-1]
+    odd.write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n")
+    for cache in (True, False):
+        with pytest.raises(FormatError) as caught:
+            scoring.load_ground_truth(tmp_path / "data", "va", edition="abaw6", cache=cache)
+        assert caught.value.path == odd
+        assert str(caught.value).endswith(f"(every validation file of {folder} must carry the same header)")

@@ -281,6 +281,7 @@ def test_ground_truth_cache_is_used_and_invalidated(tmp_path):
     spec, truths, _ = make_truth_and_predictions(tmp_path, "abaw2", "expr", n_videos=3)
     first = scoring.load_ground_truth(tmp_path / "data", "expr")
     folder = first.folder
+    assert first.split == "validation" and first.videos == sorted(truths)
     from abawbench import cache
 
     assert cache.path_for("truth", (str(folder.resolve()), spec.header)).is_file()
@@ -708,11 +709,13 @@ def test_both_submission_formats_align_to_the_same_arrays_in_the_readers_type(tm
     (tmp_path / "one.txt").write_text("\n".join(lines) + "\n")
     expected = scoring.Expected({"a": 5, "b": 3}, source="test")
     per_video = scoring.align(scoring.read_submission(folder, spec), expected)
-    located = scoring.align(scoring.read_submission(tmp_path / "one.txt", spec), expected)
+    single = scoring.read_submission(tmp_path / "one.txt", spec)
+    assert single.path == tmp_path / "one.txt" and single.format == "image_location"
+    located = scoring.align(single, expected)
     wanted_type = np.float64 if track == "va" else np.int8
     for video, rows in values.items():
         for aligned in (per_video, located):
-            assert aligned[video][0].dtype == wanted_type
+            assert aligned[video][0].dtype == wanted_type and aligned[video][1].dtype == bool
         assert np.array_equal(per_video[video][0], rows) and per_video[video][1].all()
         holes = [video == "a" and frame == 2 for frame in range(1, len(rows) + 1)]
         assert located[video][1].tolist() == [not hole for hole in holes]
@@ -855,3 +858,15 @@ def test_a_ground_truth_file_with_another_header_names_the_rule_it_breaks(tmp_pa
             scoring.load_ground_truth(tmp_path / "data", "va", edition="abaw6", cache=cache)
         assert caught.value.path == odd
         assert str(caught.value).endswith(f"(every validation file of {folder} must carry the same header)")
+
+
+def test_a_header_of_another_track_is_named_and_only_expr_gets_the_edition_hint(tmp_path):
+    expr_header = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
+    (tmp_path / "va.txt").write_text(f"image_location,{expr_header}\na/00001.jpg,3\n")
+    with pytest.raises(FormatError) as caught:
+        scoring.read_submission(tmp_path / "va.txt", track_spec("abaw6", "va"))
+    assert str(caught.value).endswith("(that header is the 8-column EXPR one)")
+    (tmp_path / "expr.txt").write_text(f"image_location,{expr_header}\na/00001.jpg,3\n")
+    with pytest.raises(FormatError) as caught:
+        scoring.read_submission(tmp_path / "expr.txt", track_spec("abaw2", "expr"))
+    assert str(caught.value).endswith("(that header is the 8-column EXPR one; --edition abaw2 uses 7 classes)")

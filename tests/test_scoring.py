@@ -870,3 +870,12 @@ def test_a_header_of_another_track_is_named_and_only_expr_gets_the_edition_hint(
     with pytest.raises(FormatError) as caught:
         scoring.read_submission(tmp_path / "expr.txt", track_spec("abaw2", "expr"))
     assert str(caught.value).endswith("(that header is the 8-column EXPR one; --edition abaw2 uses 7 classes)")
+
+
+def test_pool_without_weights_is_one_pool_of_every_video_once():
+    spec = track_spec("abaw6", "au")
+    stats = np.random.default_rng(2).integers(0, 50, (4, 12, 4))
+    pooled = scoring.pool(spec, stats)
+    assert pooled.shape == (1, 12, 4) and np.array_equal(pooled[0], stats.sum(axis=0))
+    twice = scoring.pool(spec, stats, np.array([[2, 0, 1, 1]]))
+    assert np.array_equal(twice[0], 2 * stats[0] + stats[2] + stats[3])

@@ -786,3 +786,36 @@ def test_resamples_that_miss_a_part_are_counted_and_left_out_of_the_interval(tmp
     seed = next(s for s in range(100) if (scoring.bootstrap_weights(2, 3, s).min(axis=1) == 0).all())
     none = scoring.score(prediction, tmp_path / "d", "mtl", "abaw4", resamples=3, seed=seed)
     assert none["ci95"] == {} and "3 of 3 bootstrap resamples drew no video" in " ".join(none["notes"])
+
+
+def test_rows_the_fast_reader_passes_on_are_refused_word_for_word(tmp_path):
+    """Rows the vectorised reader leaves to the line-by-line one (bytes that are not
+    UTF-8, a field short, non-finite numbers, integers past 2**62, spaces), each the
+    second row of a prediction file, so line 3."""
+    good = "v/00001.jpg,0.1,0.2,3,0,1,0,1,1,0,0,0,1,0,1,0\n"
+    path = tmp_path / "p.txt"
+
+    def refusal(row: bytes) -> str:
+        path.write_bytes(f"{HEADER}\n{good}".encode() + row)
+        with pytest.raises(formats.FormatError) as caught:
+            formats.read_mtl(path, "prediction")
+        return str(caught.value)
+
+    aus = "1,0,1,1,0,0,0,1,0,1,0"  # AU2 to AU26
+    assert refusal(f"v/00002.jpg,0.1,0.2,3,".encode() + b"\xff," + aus.encode() + b"\n") == \
+        f"{path}:3: expected UTF-8 text, found bytes that are not UTF-8"
+    assert refusal(b"v/00002.jpg,0.1,0.2,3,0,1,0,1,1,0,0,0,1,0,1\n") == \
+        f"{path}:3: expected 16 comma-separated fields (the image, valence, arousal, expression and 12 AUs), found 15"
+    for cell, column in [("+inf", "valence"), ("nan", "valence"), ("-Infinity", "arousal"), ("INF", "arousal")]:
+        row = f"v/00002.jpg,0.1,0.2,3,0,{aus}\n".replace("0.1", cell) if column == "valence" else \
+            f"v/00002.jpg,0.1,0.2,3,0,{aus}\n".replace("0.2", cell)
+        assert refusal(row.encode()) == f"{path}:3: expected a finite number ({column}), found '{cell}'"
+    too_large = str(2**62 + 1)  # as a float it would round to 2**62, the largest integer taken
+    assert refusal(f"v/00002.jpg,0.1,0.2,3,{too_large},{aus}\n".encode()) == \
+        f"{path}:3: expected an integer (AU1), found '{too_large}'"
+    largest = f"v/00002.jpg,0.1,0.2,3,{2**62},{aus}"
+    assert refusal(f"{largest}\n".encode()) == f"{path}:3: expected AU1 0 or 1, found '{largest}'"
+    # spaces around the cells are read past, the values are the same
+    path.write_text(f"{HEADER}\n{good}v/00002.jpg, 0.1 , 0.2,3, 0,{aus}\n")
+    rows = formats.read_mtl(path, "prediction")
+    assert rows.values.tolist() == [[0.1, 0.2, 3, 0, 1, 0, 1, 1, 0, 0, 0, 1, 0, 1, 0]] * 2

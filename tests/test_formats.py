@@ -487,3 +487,48 @@ def test_a_file_that_grows_while_read_is_refused(tmp_path, monkeypatch):
     with pytest.raises(FormatError) as caught:
         formats.read_regular_file(path, formats.ReadLimit(10, "a test bound"))
     assert str(caught.value) == f"{path}: expected a file of at most 10 bytes (a test bound), found more"
+
+
+def test_header_and_location_refusals_word_for_word(tmp_path):
+    expr = track_spec("abaw6", "expr")
+    classes = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
+    row = "v/00001.jpg,0.1,0.2,3,0,1,0,1,1,0,0,0,1,0,1,0"
+    mtl_expected = "expected the header 'image,valence,arousal,expression,aus' (or one naming all 16 fields)"
+    long_header = "image," + "x" * 130
+    cases = [
+        (lambda p: formats.read_mtl(p, "prediction"), f"{row}\n",
+         f":1: {mtl_expected}, found a data row '{row}' (the header line is missing)"),
+        (lambda p: formats.read_mtl(p, "prediction"), f"image_location,valence,arousal,expression,aus\n{row}\n",
+         f":1: {mtl_expected}, found 'image_location,valence,arousal,expression,aus' ('image_location' starts the "
+         "uni-task files; MTL files start with 'image')"),
+        (lambda p: formats.read_mtl(p, "prediction"), f"image,valence,arousal\n{row}\n",
+         f":1: {mtl_expected}, found 'image,valence,arousal' (that is a uni-task header: pass the --track it belongs "
+         "to)"),
+        (lambda p: formats.read_mtl(p, "prediction"), f"{long_header}\n{row}\n",
+         f":1: {mtl_expected}, found '{long_header[:119]}…'"),  # quoted up to 120 characters
+        (lambda p: formats.read_image_location(p, expr), "image_location,valence,arousal\na/00001.jpg,0.1,0.2\n",
+         f":1: expected the header 'image_location,{classes}', found 'image_location,valence,arousal' (that header "
+         "is the 2-column VA one)"),
+        (lambda p: formats.read_image_location(p, expr), f"image_location,{classes}\na/00001.jpg,3\na/00000.jpg,3\n",
+         ":3: expected a frame number of 1 or more (1-based), found 'a/00000.jpg'"),
+    ]
+    for number, (read, text, message) in enumerate(cases):
+        path = tmp_path / f"case{number}.txt"
+        path.write_text(text)
+        with pytest.raises(FormatError) as caught:
+            read(path)
+        assert str(caught.value) == f"{path}{message}", number
+    # a location under a folder names the folder as part of the video (the scorer then names it as unknown)
+    path = tmp_path / "nested.txt"
+    path.write_text(f"image_location,{classes}\ncropped_aligned/v/00002.jpg,3\n")
+    rows = formats.read_image_location(path, expr)
+    assert rows.runs()[0] == ["cropped_aligned/v"] and rows.frames.tolist() == [2]
+
+
+def test_integer_rows_read_line_by_line_stay_integers(tmp_path):
+    """A row with spaces is read by the line-by-line parser; EXPR values stay integers."""
+    expr = track_spec("abaw6", "expr")
+    path = tmp_path / "v.txt"
+    path.write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n 2 \n")
+    values = formats.read_prediction(path, expr)
+    assert values.dtype == np.int64 and values.tolist() == [[3], [2]]

@@ -819,3 +819,19 @@ def test_rows_the_fast_reader_passes_on_are_refused_word_for_word(tmp_path):
     path.write_text(f"{HEADER}\n{good}v/00002.jpg, 0.1 , 0.2,3, 0,{aus}\n")
     rows = formats.read_mtl(path, "prediction")
     assert rows.values.tolist() == [[0.1, 0.2, 3, 0, 1, 0, 1, 1, 0, 0, 0, 1, 0, 1, 0]] * 2
+
+
+def test_read_mtl_refuses_no_rows_a_bad_role_and_quotes_long_rows_to_120_characters(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text(f"{HEADER}\n")
+    with pytest.raises(formats.FormatError) as caught:
+        formats.read_mtl(path, "prediction")
+    assert str(caught.value) == f"{path}:2: expected one row per image after the header, found no rows"
+    with pytest.raises(ValueError) as caught:
+        formats.read_mtl(path, "answer")
+    assert str(caught.value) == "role must be one of truth, prediction, template"
+    long_row = f"{'v' * 150}/00001.jpg,0.1,0.2,9,0,1,0,1,1,0,0,0,1,0,1,0"
+    path.write_text(f"{HEADER}\n{long_row}\n")
+    with pytest.raises(formats.FormatError) as caught:
+        formats.read_mtl(path, "prediction")
+    assert str(caught.value) == f"{path}:2: expected expression an integer class id 0-7, found '{long_row[:119]}…'"

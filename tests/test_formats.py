@@ -532,3 +532,25 @@ def test_integer_rows_read_line_by_line_stay_integers(tmp_path):
     path.write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n 2 \n")
     values = formats.read_prediction(path, expr)
     assert values.dtype == np.int64 and values.tolist() == [[3], [2]]
+
+
+def test_one_digit_class_files_read_as_bytes_and_a_colon_is_no_digit(tmp_path):
+    expr = track_spec("abaw6", "expr")
+    path = tmp_path / "v.txt"
+    path.write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n2\n7\n")
+    values = formats.read_prediction(path, expr)
+    assert values.dtype == np.int8 and values.tolist() == [[3], [2], [7]]  # the usual files: one byte a value
+    path.write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n:\n")  # ':' follows '9' in ASCII
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(path, expr)
+    assert str(caught.value) == f"{path}:3: expected an integer (an integer class id 0-7), found ':'"
+
+
+def test_a_video_list_over_16_mib_is_refused_unread(tmp_path):
+    path = tmp_path / "videos.txt"
+    with open(path, "wb") as stream:
+        stream.truncate(16 * 1024 * 1024 + 1)  # sparse
+    with pytest.raises(FormatError) as caught:
+        formats.read_video_list(path)
+    assert str(caught.value) == (f"{path}: expected a file of at most 16,777,216 bytes (a list of video names), "
+                                 "found 16,777,217 bytes")

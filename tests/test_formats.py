@@ -559,7 +559,8 @@ def test_a_video_list_over_16_mib_is_refused_unread(tmp_path):
 def test_videos_whose_names_differ_in_one_late_byte_are_separate_runs(tmp_path):
     """The fast split compares names 8 bytes at a time: names of one length that differ
     only at byte 7, 8 or 16 (video10_1 / video10_2, as Aff-Wild2 names them) are other videos."""
-    names = ["video10_1", "video10_2", "abcdefgXyz", "abcdefgYyz", "0123456789abcdefX", "0123456789abcdefY"]
+    names = ["video10_1", "video10_2", "abcdefgXyz", "abcdefgYyz", "0123456789abcdefX", "0123456789abcdefY",
+             "abcdefgX", "abcdefgY"]  # the last: 8 bytes, the last of a whole word
     path = tmp_path / "p.txt"
     path.write_text("image_location,valence,arousal\n" + "".join(f"{n}/{k:05d}.jpg,0.1,0.2\n"
                                                                  for n in names for k in (1, 2)))

@@ -566,3 +566,25 @@ def test_videos_whose_names_differ_in_one_late_byte_are_separate_runs(tmp_path):
                                                                  for n in names for k in (1, 2)))
     rows = formats.read_image_location(path, track_spec("abaw6", "va"))
     assert rows.runs()[0] == names and rows.frames.tolist() == [1, 2] * len(names)
+
+
+def test_read_many_passes_its_hint_on_and_reads_no_files_as_none(tmp_path):
+    expr = track_spec("abaw6", "expr")
+    (tmp_path / "a.txt").write_text("valence,arousal\n0.1,0.2\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_many([tmp_path / "a.txt"], expr, allow_invalid=False)
+    assert str(caught.value).endswith("(that header is the 2-column VA one)")
+    with pytest.raises(FormatError) as caught:
+        formats.read_many([tmp_path / "a.txt"], expr, allow_invalid=False, edition_hint="a hint")
+    assert str(caught.value).endswith("(that header is the 2-column VA one; a hint)")
+    assert formats.read_many([], expr, allow_invalid=False) == []
+
+
+def test_a_colon_in_a_frame_number_is_refused(tmp_path):
+    """':' follows '9' in ASCII: the fast split must not read it as the digit 10."""
+    path = tmp_path / "p.txt"
+    path.write_text("image_location,valence,arousal\na/00001.jpg,0.1,0.2\na/0000:.jpg,0.1,0.2\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_image_location(path, track_spec("abaw6", "va"))
+    assert str(caught.value) == (f"{path}:3: expected an image_location like 'video/00001.jpg' (5-digit frame number, "
+                                 "as cropped_aligned names the crops), found 'a/0000:.jpg'")

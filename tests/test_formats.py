@@ -578,6 +578,10 @@ def test_read_many_passes_its_hint_on_and_reads_no_files_as_none(tmp_path):
         formats.read_many([tmp_path / "a.txt"], expr, allow_invalid=False, edition_hint="a hint")
     assert str(caught.value).endswith("(that header is the 2-column VA one; a hint)")
     assert formats.read_many([], expr, allow_invalid=False) == []
+    text = formats.TextFile(tmp_path / "a.txt", "valence,arousal", b"0.1,0.2", 1)
+    with pytest.raises(FormatError) as caught:
+        formats.check_header(text, expr.columns)  # no hint unless one is given
+    assert str(caught.value).endswith("(that header is the 2-column VA one)")
 
 
 def test_a_colon_in_a_frame_number_is_refused(tmp_path):

@@ -592,3 +592,23 @@ def test_a_colon_in_a_frame_number_is_refused(tmp_path):
         formats.read_image_location(path, track_spec("abaw6", "va"))
     assert str(caught.value) == (f"{path}:3: expected an image_location like 'video/00001.jpg' (5-digit frame number, "
                                  "as cropped_aligned names the crops), found 'a/0000:.jpg'")
+
+
+def test_row_shape_header_case_and_long_header_refusals_word_for_word(tmp_path):
+    au, va = track_spec("abaw6", "au"), track_spec("abaw6", "va")
+    path = tmp_path / "p.txt"
+    # a row one field long and the next one short: the separators add up, the rows do not
+    path.write_text(",".join(au.columns) + "\n" + ",".join(["1"] * 13) + "\n" + ",".join(["0"] * 11) + "\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(path, au)
+    assert str(caught.value) == f"{path}:2: expected 12 comma-separated values (0 or 1), found 13 in '{','.join(['1'] * 13)}'"
+    path.write_text("image_location,Valence,Arousal\na/00001.jpg,0.1,0.2\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_image_location(path, va)
+    assert str(caught.value) == (f"{path}:1: expected the header 'image_location,valence,arousal', found "
+                                 "'image_location,Valence,Arousal' (only the letter case differs: submissions spell "
+                                 "the header 'image_location,valence,arousal')")
+    path.write_text("x" * 130 + "\n0.1,0.2\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(path, va)
+    assert str(caught.value) == f"{path}:1: expected the header 'valence,arousal', found '{'x' * 119}…'"

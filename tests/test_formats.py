@@ -612,3 +612,22 @@ def test_row_shape_header_case_and_long_header_refusals_word_for_word(tmp_path):
     with pytest.raises(FormatError) as caught:
         formats.read_prediction(path, va)
     assert str(caught.value) == f"{path}:1: expected the header 'valence,arousal', found '{'x' * 119}…'"
+
+
+def test_stacked_ground_truth_names_the_file_and_line_of_the_first_real_error(tmp_path):
+    """Several files read at once: markers (-1) are not errors in ground truth, and the first
+    real error is named by its own file and line, also when it opens a later file."""
+    expr = track_spec("abaw2", "expr")  # 7 classes: 7 is out of range
+    header = ",".join(expr.columns)
+    (tmp_path / "a.txt").write_text(f"{header}\n3\n-1\n2\n")
+    (tmp_path / "b.txt").write_text(f"{header}\n7\n1\n")
+    (tmp_path / "c.txt").write_text(f"{header}\n-1\n4\n9\n")
+    wanted = "expected an integer class id 0-6, or -1 for an invalid frame, found '{}'"
+    with pytest.raises(FormatError) as caught:
+        formats.read_stacked([tmp_path / "a.txt", tmp_path / "b.txt"], expr, allow_invalid=True)
+    assert str(caught.value) == f"{tmp_path / 'b.txt'}:2: " + wanted.format(7)
+    with pytest.raises(FormatError) as caught:
+        formats.read_stacked([tmp_path / "a.txt", tmp_path / "c.txt"], expr, allow_invalid=True)
+    assert str(caught.value) == f"{tmp_path / 'c.txt'}:4: " + wanted.format(9)
+    values, rows = formats.read_stacked([tmp_path / "a.txt"], expr, allow_invalid=True)
+    assert values.ravel().tolist() == [3, -1, 2] and rows.tolist() == [3]

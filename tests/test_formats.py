@@ -631,3 +631,7 @@ def test_stacked_ground_truth_names_the_file_and_line_of_the_first_real_error(tm
     assert str(caught.value) == f"{tmp_path / 'c.txt'}:4: " + wanted.format(9)
     values, rows = formats.read_stacked([tmp_path / "a.txt"], expr, allow_invalid=True)
     assert values.ravel().tolist() == [3, -1, 2] and rows.tolist() == [3]
+    (tmp_path / "d.txt").write_text("valence,arousal\n0.1,0.2\n")
+    with pytest.raises(FormatError) as caught:  # without a hint, none is added
+        formats.read_stacked([tmp_path / "a.txt", tmp_path / "d.txt"], expr, allow_invalid=True)
+    assert str(caught.value) == f"{tmp_path / 'd.txt'}:1: expected the header '{header}', found 'valence,arousal'"

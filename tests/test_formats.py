@@ -635,3 +635,7 @@ def test_stacked_ground_truth_names_the_file_and_line_of_the_first_real_error(tm
     with pytest.raises(FormatError) as caught:  # without a hint, none is added
         formats.read_stacked([tmp_path / "a.txt", tmp_path / "d.txt"], expr, allow_invalid=True)
     assert str(caught.value) == f"{tmp_path / 'd.txt'}:1: expected the header '{header}', found 'valence,arousal'"
+    (tmp_path / "e.txt").write_text("x" * 130 + "\n1\n")
+    with pytest.raises(FormatError) as caught:  # a long header is quoted up to 120 characters
+        formats.read_stacked([tmp_path / "e.txt"], expr, allow_invalid=True)
+    assert str(caught.value) == f"{tmp_path / 'e.txt'}:1: expected the header '{header}', found '{'x' * 119}…'"

@@ -47,7 +47,7 @@ MUTANTS ?= 'abawbench.metrics.*' 'abawbench.formats.*' 'abawbench.scoring.*' 'ab
 
 mutate: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[mutate]' 2>&1 | grep -v "^WARNING: Location" || true
-	ABAWBENCH_MUTATE=1 $(BIN)/python -m mutmut run --max-children 2 $(MUTANTS)
+	ABAWBENCH_MUTATE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python tests/mutation_report.py $(MUTANTS)
 
 clean:

@@ -532,6 +532,9 @@ def test_integer_rows_read_line_by_line_stay_integers(tmp_path):
     path.write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n 2 \n")
     values = formats.read_prediction(path, expr)
     assert values.dtype == np.int64 and values.tolist() == [[3], [2]]
+    (tmp_path / "w.txt").write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n5\n")
+    values, rows = formats.read_stacked([path, tmp_path / "w.txt"], expr, allow_invalid=False)  # per file
+    assert values.tolist() == [[3], [2], [5]] and rows.tolist() == [2, 1]
 
 
 def test_one_digit_class_files_read_as_bytes_and_a_colon_is_no_digit(tmp_path):

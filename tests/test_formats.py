@@ -532,9 +532,12 @@ def test_integer_rows_read_line_by_line_stay_integers(tmp_path):
     path.write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n3\n 2 \n")
     values = formats.read_prediction(path, expr)
     assert values.dtype == np.int64 and values.tolist() == [[3], [2]]
-    (tmp_path / "w.txt").write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n5\n")
-    values, rows = formats.read_stacked([path, tmp_path / "w.txt"], expr, allow_invalid=False)  # per file
+    (tmp_path / "w.txt").write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n+5\n")
+    values, rows = formats.read_stacked([path, tmp_path / "w.txt"], expr, allow_invalid=False)
     assert values.tolist() == [[3], [2], [5]] and rows.tolist() == [2, 1]
+    (tmp_path / "none.txt").write_text("Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n")
+    values, rows = formats.read_stacked([tmp_path / "none.txt"] * 2, expr, allow_invalid=False)  # no row at all
+    assert values.shape == (0, 1) and values.dtype == np.int64 and rows.tolist() == [0, 0]
 
 
 def test_one_digit_class_files_read_as_bytes_and_a_colon_is_no_digit(tmp_path):

@@ -645,3 +645,16 @@ def test_stacked_ground_truth_names_the_file_and_line_of_the_first_real_error(tm
     with pytest.raises(FormatError) as caught:  # a long header is quoted up to 120 characters
         formats.read_stacked([tmp_path / "e.txt"], expr, allow_invalid=True)
     assert str(caught.value) == f"{tmp_path / 'e.txt'}:1: expected the header '{header}', found '{'x' * 119}…'"
+
+
+def test_text_files_read_any_line_ending_and_strip_only_blank_ends(tmp_path):
+    va = track_spec("abaw6", "va")
+    path = tmp_path / "v.txt"
+    path.write_bytes(b"valence,arousal\r0.1,0.2\r0.3,0.4\r")  # old Mac line endings
+    text = formats.read_text_file(str(path))  # a str path too
+    assert text.header == "valence,arousal" and text.body == b"0.1,0.2\n0.3,0.4" and text.n_rows == 2
+    for tail, shown in [(b"\x0c", "an empty line"), (b"X", "found '0.4X'")]:  # only newlines, tabs, spaces are cut
+        path.write_bytes(b"valence,arousal\n0.1,0.2\n0.3,0.4" + (b"\n" if tail == b"\x0c" else b"") + tail)
+        with pytest.raises(FormatError) as caught:
+            formats.read_prediction(path, va)
+        assert caught.value.line == (4 if tail == b"\x0c" else 3) and shown in str(caught.value), str(caught.value)

@@ -187,3 +187,17 @@ def test_output_problem_of_standard_output_and_of_an_unwritable_device(tmp_path,
     assert atomic.output_problem(tmp_path / "x.json") == "no folder is writable here"
     monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)
     assert atomic.output_problem("/dev/null") == "/dev/null: a character device that cannot be written"
+
+
+def test_folder_problem_asks_for_write_and_search_permission(tmp_path, monkeypatch):
+    """Root may write anywhere, so the permission is checked through a stand-in for
+    os.access that grants only what a read-only folder grants (it exists, can be searched)."""
+    asked = []
+
+    def read_only(path, mode):
+        asked.append(mode)
+        return not mode & os.W_OK
+
+    monkeypatch.setattr(atomic.os, "access", read_only)
+    assert atomic.folder_problem(tmp_path / "new" / "deeper") == f"{tmp_path}: the folder is not writable"
+    assert asked == [os.W_OK | os.X_OK]

@@ -658,3 +658,32 @@ def test_text_files_read_any_line_ending_and_strip_only_blank_ends(tmp_path):
         with pytest.raises(FormatError) as caught:
             formats.read_prediction(path, va)
         assert caught.value.line == (4 if tail == b"\x0c" else 3) and shown in str(caught.value), str(caught.value)
+
+
+def test_more_refusals_and_line_by_line_reads_word_for_word(tmp_path):
+    from abawbench.tracks import MTL_LONG_HEADER
+
+    expr = track_spec("abaw6", "expr")
+    path = tmp_path / "p.txt"
+    row = "v/00001.jpg,0.1,0.2,3,0,1,0,1,1,0,0,0,1,0,1,0"
+    long_header = ",".join(MTL_LONG_HEADER).upper()  # 85 characters: quoted whole
+    path.write_text(f"{long_header}\n{row}\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_mtl(path, "prediction")
+    assert str(caught.value) == (f"{path}:1: expected the header 'image,valence,arousal,expression,aus' (or one naming "
+                                 f"all 16 fields), found '{long_header}' (only the letter case differs: submissions "
+                                 "spell it 'image,valence,arousal,expression,aus')")
+    path.write_text("image,valence,arousal,expression,aus\nv/00001.jpg,0.1,0.2,:,0,1,0,1,1,0,0,0,1,0,1,0\n")
+    with pytest.raises(FormatError) as caught:  # ':' follows '9' in ASCII: no digit
+        formats.read_mtl(path, "prediction")
+    assert str(caught.value) == f"{path}:2: expected an integer (expression), found ':'"
+    # a vertical tab is blank to the line-by-line reader only: the values stay integers
+    path.write_bytes((",".join(expr.columns) + "\n3\n2\x0b\n").encode())
+    values = formats.read_prediction(path, expr)
+    assert values.dtype == np.int64 and values.tolist() == [[3], [2]]
+    # a space sends the rows to the line-by-line reader, which splits a nested location the same way
+    path.write_text("image_location," + ",".join(expr.columns) + "\ncropped_aligned/v/00002.jpg, 3\n")
+    rows = formats.read_image_location(path, expr)
+    assert rows.runs()[0] == ["cropped_aligned/v"] and rows.frames.tolist() == [2]
+    text = formats.read_text_file(str(path))
+    assert isinstance(text.path, Path) and text.path == path

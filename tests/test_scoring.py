@@ -348,11 +348,6 @@ def test_edition_notes_reach_the_result(tmp_path):
     assert any("multi-task" in note for note in result["notes"])
     later = scoring.score(tmp_path / "pred", tmp_path / "data", "expr", "abaw12", resamples=0)
     assert any("rules assumed equal to ABAW8" in note for note in later["notes"])
-    # validate says the same
-    checked = scoring.validate(tmp_path / "pred", "expr", "abaw4", data=tmp_path / "data")
-    assert any("multi-task" in note for note in checked["notes"])
-    checked = scoring.validate(tmp_path / "pred", "expr", "abaw12", data=tmp_path / "data")
-    assert any("rules assumed equal to ABAW8" in note for note in checked["notes"])
 
 
 # ------------------------------------------------ test-set references, edge by edge
@@ -469,10 +464,6 @@ def test_unknown_video_is_named_before_its_file_is_parsed(tmp_path):
     (folder / "zz-not-a-video.txt").write_text("not even a header\n")
     with pytest.raises(FormatError) as caught:
         scoring.validate(folder, "va", "abaw2", data=EXAMPLES / "data" / "abaw2")
-    assert caught.value.path == folder / "zz-not-a-video.txt"
-    assert "which it does not contain" in str(caught.value)
-    with pytest.raises(FormatError) as caught:  # score too
-        scoring.score(folder, EXAMPLES / "data" / "abaw2", "va", "abaw2", resamples=0)
     assert caught.value.path == folder / "zz-not-a-video.txt"
     assert "which it does not contain" in str(caught.value)
 
@@ -879,3 +870,37 @@ def test_pool_without_weights_is_one_pool_of_every_video_once():
     assert pooled.shape == (1, 12, 4) and np.array_equal(pooled[0], stats.sum(axis=0))
     twice = scoring.pool(spec, stats, np.array([[2, 0, 1, 1]]))
     assert np.array_equal(twice[0], 2 * stats[0] + stats[2] + stats[3])
+
+
+def test_validate_carries_the_editions_note_as_score_does(tmp_path):
+    make_truth_and_predictions(tmp_path, "abaw4", "expr", n_videos=2)
+    checked = scoring.validate(tmp_path / "pred", "expr", "abaw4", data=tmp_path / "data")
+    assert any("multi-task" in note for note in checked["notes"])
+    checked = scoring.validate(tmp_path / "pred", "expr", "abaw12", data=tmp_path / "data")
+    assert any("rules assumed equal to ABAW8" in note for note in checked["notes"])
+
+
+def test_score_names_an_unknown_video_before_parsing_its_file(tmp_path):
+    import shutil
+
+    folder = tmp_path / "pred"
+    shutil.copytree(EXAMPLES / "valid" / "abaw2-va", folder)
+    (folder / "zz-not-a-video.txt").write_text("not even a header\n")
+    with pytest.raises(FormatError) as caught:
+        scoring.score(folder, EXAMPLES / "data" / "abaw2", "va", "abaw2", resamples=0)
+    assert caught.value.path == folder / "zz-not-a-video.txt"
+    assert "which it does not contain" in str(caught.value)
+
+
+def test_the_statistics_payload_keeps_one_frame_videos_and_names_its_layout(tmp_path):
+    spec, truths, _ = make_truth_and_predictions(tmp_path, "abaw2", "va", n_videos=3, seed=9)
+    gt_folder = tmp_path / "data" / "annotations" / "VA_Set" / "Validation_Set"
+    first = sorted(truths)[0]
+    single = np.full_like(truths[first], -5)
+    single[0] = truths[first][0]  # one valid frame
+    formats.write_per_video(gt_folder, spec, {**truths, first: single})
+    result = scoring.score(tmp_path / "pred", tmp_path / "data", "va", resamples=0)
+    assert result["per_video"][first]["n_frames"] == 1
+    assert result["statistics"]["videos"] == sorted(truths) and result["statistics"]["shape"] == [3, 2, 6]
+    assert set(result["statistics"]) == {"videos", "layout", "shape", "values"}
+    assert result["statistics"]["layout"].startswith("centred moments [video][valence, arousal]")

@@ -687,3 +687,11 @@ def test_more_refusals_and_line_by_line_reads_word_for_word(tmp_path):
     assert rows.runs()[0] == ["cropped_aligned/v"] and rows.frames.tolist() == [2]
     text = formats.read_text_file(str(path))
     assert isinstance(text.path, Path) and text.path == path
+
+
+def test_a_header_that_is_not_utf8_is_refused_word_for_word(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_bytes(b"valence,arous\xffal\n0.1,0.2\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_text_file(path)
+    assert str(caught.value) == f"{path}:1: expected a UTF-8 text header, found bytes that are not UTF-8 text"

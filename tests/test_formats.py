@@ -695,3 +695,15 @@ def test_a_header_that_is_not_utf8_is_refused_word_for_word(tmp_path):
     with pytest.raises(FormatError) as caught:
         formats.read_text_file(path)
     assert str(caught.value) == f"{path}:1: expected a UTF-8 text header, found bytes that are not UTF-8 text"
+
+
+def test_a_link_to_a_device_is_named_with_where_it_leads(tmp_path):
+    """In-process (the subprocess test in test_reliability checks memory, which mutmut cannot map)."""
+    link = tmp_path / "zero.txt"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(link)
+    assert str(caught.value) == f"{link}: expected a regular file, found a character device (a link to /dev/zero)"
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(Path("/dev/zero"))
+    assert str(caught.value) == "/dev/zero: expected a regular file, found a character device"

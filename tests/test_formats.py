@@ -707,3 +707,17 @@ def test_a_link_to_a_device_is_named_with_where_it_leads(tmp_path):
     with pytest.raises(FormatError) as caught:
         formats.read_regular_file(Path("/dev/zero"))
     assert str(caught.value) == "/dev/zero: expected a regular file, found a character device"
+
+
+def test_a_file_that_cannot_be_opened_is_named(tmp_path, monkeypatch):
+    """Root opens anything, so the refusal comes from a stand-in for os.open."""
+    path = tmp_path / "v.txt"
+    path.write_text("valence,arousal\n0.1,0.2\n")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(formats.os, "open", refuse)
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(path)
+    assert str(caught.value) == f"{path}: expected a readable file, found Permission denied"

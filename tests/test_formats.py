@@ -721,3 +721,14 @@ def test_a_file_that_cannot_be_opened_is_named(tmp_path, monkeypatch):
     with pytest.raises(FormatError) as caught:
         formats.read_regular_file(path)
     assert str(caught.value) == f"{path}: expected a readable file, found Permission denied"
+
+
+def test_a_file_of_exactly_the_limit_is_read_and_one_byte_more_is_not(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_bytes(b"x" * 100)
+    limit = formats.ReadLimit(100, "a test bound")
+    assert formats.read_regular_file(path, limit) == b"x" * 100
+    path.write_bytes(b"x" * 101)
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(path, limit)
+    assert str(caught.value) == f"{path}: expected a file of at most 100 bytes (a test bound), found 101 bytes"

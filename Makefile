@@ -43,7 +43,8 @@ MUTANTS ?= 'abawbench.metrics.*' 'abawbench.formats.*' 'abawbench.scoring.*' 'ab
 	'abawbench.data.decoding.x_crop_and_flip*' 'abawbench.data.datasets.xǁ_AugmentedImagesǁ_corners*' \
 	'abawbench.data.mixing.x_valid_*' 'abawbench.data.mixing.x_thin_expr_positions*' \
 	'abawbench.data.mixing.x_*balance_weights*' 'abawbench.data.mixing.x_va_histogram_cells*' \
-	'abawbench.data.mixing.x__edges*' 'abawbench.data.x_*' 'abawbench.data.afew_va.*' 'abawbench.data.affectnet.*'
+	'abawbench.data.mixing.x__edges*' 'abawbench.data.x_*' 'abawbench.data.afew_va.*' 'abawbench.data.affectnet.*' \
+	'abawbench.data.synth.build.x__check_target*'
 
 mutate: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[mutate]' 2>&1 | grep -v "^WARNING: Location" || true

@@ -71,8 +71,15 @@ def test_ccc_equals_reference(pair):
         assert value == pytest.approx(reference_ccc(x, y), abs=1e-9)
 
 
+# shorter series for the tests that draw several: six of up to 300 pairs can pass
+# hypothesis' input-size bound and fail its health check (data_too_large) by chance
+short_series = st.integers(min_value=2, max_value=40).flatmap(
+    lambda n: st.tuples(hnp.arrays(np.float64, n, elements=va_values),
+                        hnp.arrays(np.float64, n, elements=va_values)))
+
+
 @settings(max_examples=examples(100), deadline=None)
-@given(st.lists(series, min_size=1, max_size=6), st.lists(st.integers(0, 3), min_size=6, max_size=6))
+@given(st.lists(short_series, min_size=1, max_size=6), st.lists(st.integers(0, 3), min_size=6, max_size=6))
 def test_pooled_moments_equal_concatenation(groups, counts):
     """Pooling per-group moments with weights equals the CCC of the repeated concatenation."""
     counts = counts[: len(groups)]

@@ -452,6 +452,20 @@ def test_files_that_cannot_be_read_are_named_whole(tmp_path, monkeypatch):
     assert str(caught.value) == f"{regular}: expected a readable file, found Input/output error"
 
 
+def test_a_read_error_without_an_errno_is_named_by_its_message(tmp_path, monkeypatch):
+    regular = tmp_path / "a.txt"
+    regular.write_text("valence,arousal\n")
+
+    class VanishingStream(_OpenedDescriptor):  # an OSError raised with a message only: no strerror
+        def read(self, size):
+            raise OSError("the network share went away")
+
+    monkeypatch.setattr(formats.os, "fdopen", VanishingStream)
+    with pytest.raises(FormatError) as caught:
+        formats.read_regular_file(regular)
+    assert str(caught.value) == f"{regular}: expected a readable file, found the network share went away"
+
+
 def test_a_fifo_that_replaces_a_file_after_its_check_is_refused_without_hanging(tmp_path, monkeypatch):
     regular = tmp_path / "a.txt"
     regular.write_text("x\n")
@@ -721,6 +735,36 @@ def test_a_file_that_cannot_be_opened_is_named(tmp_path, monkeypatch):
     with pytest.raises(FormatError) as caught:
         formats.read_regular_file(path)
     assert str(caught.value) == f"{path}: expected a readable file, found Permission denied"
+
+
+def test_a_colon_in_a_va_value_is_no_digit(tmp_path):
+    """':' follows '9' in ASCII: the fast decimal reader must not read '0.:' as 0.(10), i.e. 1.0."""
+    path = write(tmp_path, "v.txt", "valence,arousal\n0.1,0.2\n0.:,0.1\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(path, VA)
+    assert str(caught.value) == f"{path}:3: expected a number (a number in [-1, 1]), found '0.:'"
+
+
+def test_a_value_of_128_digits_is_read_whole_not_modulo_2_to_the_64(tmp_path):
+    """2**64 · 10**108 has 128 digits: a digit count kept in 8 bits wraps to -128 and a 64-bit
+    mantissa to 0, so a reader that let such a field through would accept it as 0.0. It is
+    1.8e127, out of range."""
+    value = str(2**64) + "0" * 108
+    assert len(value) == 128 and float(value) > 1e127
+    path = write(tmp_path, "v.txt", f"valence,arousal\n0.1,0.2\n{value},0.1\n")
+    with pytest.raises(FormatError) as caught:
+        formats.read_prediction(path, VA)
+    assert str(caught.value) == f"{path}:3: expected a number in [-1, 1], found '{value[:59]}…'"
+
+
+def test_values_with_more_digits_than_an_exact_mantissa_read_as_python_reads_them(tmp_path):
+    """24 bytes each, with 22 or 23 digits: past the fast decimal reader's 18-digit bound
+    (and the first past the powers of ten it divides by), so each value must come from the
+    general reader, equal to Python's float() of it."""
+    values = [".00000000000000000000001", "-0.000000000000000000001", "0.1234567890123456789012"]
+    path = write(tmp_path, "v.txt", "valence,arousal\n" + "".join(f"{v},0.5\n" for v in values))
+    read = formats.read_prediction(path, VA)
+    assert read[:, 0].tolist() == [float(v) for v in values] and read[:, 1].tolist() == [0.5] * 3
 
 
 def test_a_file_of_exactly_the_limit_is_read_and_one_byte_more_is_not(tmp_path):

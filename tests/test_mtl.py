@@ -835,3 +835,29 @@ def test_read_mtl_refuses_no_rows_a_bad_role_and_quotes_long_rows_to_120_charact
     with pytest.raises(formats.FormatError) as caught:
         formats.read_mtl(path, "prediction")
     assert str(caught.value) == f"{path}:2: expected expression an integer class id 0-7, found '{long_row[:119]}…'"
+
+
+def test_mtl_statistics_of_interleaved_videos_are_each_videos_rows_in_file_order():
+    """Ground truth whose videos interleave (rows a, b, a, b, …) is grouped by video with a
+    stable sort: each video's statistics are those of its own rows in file order, bit for
+    bit (the VA moments are float sums, whose last bits depend on the order)."""
+    rng = np.random.default_rng(3)
+    n = 80
+    video = np.tile([0, 1], n // 2)
+
+    def rows():
+        return np.column_stack([np.round(rng.uniform(-1, 1, (n, 2)), 6), rng.integers(0, 8, (n, 1)),
+                                rng.integers(0, 2, (n, 12))]).astype(np.float64)
+
+    truth, prediction = rows(), rows()
+    spec = track_spec("abaw4", "mtl")
+    stats, labelled = multitask.mtl_video_statistics(spec, truth, prediction, video, 2)
+    in_file_order = np.concatenate([np.flatnonzero(video == 0), np.flatnonzero(video == 1)])
+    t, p, lengths = truth[in_file_order], prediction[in_file_order], np.array([n // 2, n // 2])
+    va, _ = scoring.video_statistics(track_spec("abaw4", "va"), t[:, :2], p[:, :2], lengths)
+    expr, _ = scoring.video_statistics(track_spec("abaw4", "expr"), t[:, 2:3].astype(np.int64),
+                                       p[:, 2:3].astype(np.int64), lengths)
+    au, _ = scoring.video_statistics(track_spec("abaw4", "au"), t[:, 3:].astype(np.int64), p[:, 3:].astype(np.int64),
+                                     lengths)
+    assert np.array_equal(stats, metrics.join_mtl_stats(va, expr, au))
+    assert labelled.tolist() == [n // 2, n // 2]

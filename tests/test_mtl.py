@@ -861,3 +861,15 @@ def test_mtl_statistics_of_interleaved_videos_are_each_videos_rows_in_file_order
                                      lengths)
     assert np.array_equal(stats, metrics.join_mtl_stats(va, expr, au))
     assert labelled.tolist() == [n // 2, n // 2]
+
+
+def test_an_mtl_submission_given_as_a_folder_is_refused_by_name(tmp_path):
+    """The MTL track takes one file: a folder (the uni-task tracks' per-video layout) is named as such."""
+    template = tmp_path / "list.txt"
+    template.write_text("image,valence,arousal,expression,aus\na/00001.jpg,\n")
+    folder = tmp_path / "predictions"
+    folder.mkdir()
+    with pytest.raises(FormatError) as caught:
+        multitask.validate_mtl(folder, "abaw4", template=template)
+    assert str(caught.value) == (f"{folder}: expected one MTL file (header 'image,valence,arousal,expression,aus'), "
+                                 "found a folder")

@@ -89,7 +89,8 @@ def test_table_columns_extra_int8_frames_paths_and_attrs_exactly(tmp_path, monke
         assert crop.size == (16, 16)
     assert _FakeProgress.tasks == [("AFEW-VA frames", 3)]  # one task per picture, missing one included
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
-        f"AFEW-VA frames: skipped 1 face(s) whose image could not be read, e.g. {root / '001' / '00001.png'} (missing file)"]
+        "AFEW-VA frames: skipped 1 face(s) whose image could not be read, "
+        f"e.g. {root / '001' / '00001.png'} (missing file)"]
 
 
 def test_cache_false_recrops_over_an_existing_crop(tmp_path):

@@ -468,3 +468,17 @@ def test_an_epoch_with_no_step_is_an_error():
 
     with pytest.raises(ValueError, match="fewer than per_part"):
         MultiPartBatchSampler({"expr": 100, "va": 100, "expr_va": 29}, per_part=64)
+
+
+def test_the_datas_own_range_refuses_values_that_are_not_finite():
+    """np.histogram2d, whose default range that mode copies, refuses NaN and infinities
+    ("autodetected range of [nan, nan] is not finite"); so does va_histogram_cells, rather
+    than putting the other values of the axis into cell 0."""
+    for bad, shown in ((np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")):
+        with pytest.raises(ValueError) as caught:
+            va_histogram_cells([bad, 0.5, 0.25], [0.5, 0.5, 0.1], value_range=None)
+        assert str(caught.value) == (f"1 value(s) that are not finite, e.g. {shown}: "
+                                     "the data's own range needs finite values")
+        with pytest.raises(ValueError, match="autodetected range"):
+            np.histogram2d([bad, 0.5, 0.25], [0.5, 0.5, 0.1], bins=4)
+    assert va_histogram_cells([0.0, 1.0], [0.0, 1.0], bins=2, value_range=None).tolist() == [0, 3]

@@ -333,6 +333,10 @@ def _edges(values: np.ndarray, bins: int, value_range: tuple[float, float] | Non
         low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
         if low == high:
             low, high = low - 0.5, high + 0.5
+        if values.size and not np.isfinite(values).all():  # as np.histogram2d refuses them
+            bad = values[~np.isfinite(values)]
+            raise ValueError(f"{bad.size} value(s) that are not finite, e.g. {bad[0]}: the data's own range "
+                             "needs finite values")
     else:
         low, high = map(float, value_range)
         outside = (values < low) | (values > high) | np.isnan(values)

@@ -357,7 +357,8 @@ def va_histogram_cells(valence: Any, arousal: Any, bins: int = 20,
     Args:
         valence, arousal: (N,) floats.
         value_range: ``(low, high)`` of both axes; values outside raise ValueError.
-            ``None``: each axis spans its data's own min/max (the authors' code).
+            ``None``: each axis spans its data's own min/max (the authors' code), which must
+            be finite (ValueError otherwise, as ``np.histogram2d``).
     Returns:
         (N,) int64 cell ids ``valence_bin * bins + arousal_bin``.
     """

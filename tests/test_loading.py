@@ -743,6 +743,23 @@ def test_the_index_the_parts_and_the_datasets_share_one_valid_label_rule():
     assert affwild2.has_label(table, "expr").tolist() == [True, False]
 
 
+def test_a_va_pair_is_valid_exactly_when_both_values_lie_in_minus_one_to_one():
+    """The rule written out: both ends of [-1, 1] count; -1.5, 1.5, AffectNet's -2 and -5,
+    NaN and a missing value (None, as an object column holds it) in either column do not."""
+    from abawbench.data import valid_va
+
+    inside = [-1.0, 1.0, 0.0, 0.25]
+    outside = [-1.5, 1.5, -2.0, -5.0, 1.0000001, float("nan")]
+    for value in outside:
+        assert valid_va([value, 0.5], [0.5, value]).tolist() == [False, False], value
+    values = inside + outside
+    assert valid_va(values, [0.5] * len(values)).tolist() == [True] * 4 + [False] * 6
+    assert valid_va([0.5] * len(values), values).tolist() == [True] * 4 + [False] * 6
+    valence = pd.Series([0.5, None, 0.1], dtype=object)  # a column with a missing label
+    arousal = pd.Series([-0.2, 0.3, None], dtype=object)
+    assert valid_va(valence, arousal).tolist() == [True, False, False]
+
+
 def test_filled_sequence_frames_carry_no_usable_label(tmp_path):
     table = video_table(tmp_path, {"v": 10}, no_crop={("v", 4)})
     item = SequenceDataset(table, length=8, stride=8, train=False, size=16)[0]

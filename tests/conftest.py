@@ -152,3 +152,32 @@ def micro_run(synthetic_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("micro") / "run"
     record = train_paper_baseline(synthetic_data[0], out, "tiny", None, MICRO + ["seed=3"])
     return out, record
+
+
+@pytest.fixture
+def progress_tasks(monkeypatch) -> list:
+    """rich.progress.Progress replaced by a recorder: the ``(description, total)`` of each
+    task the code under test starts, in order."""
+    import rich.progress
+
+    tasks: list = []
+
+    class RecordingProgress:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+        def add_task(self, description, total):
+            tasks.append((description, total))
+            return 0
+
+        def advance(self, task, *args, **kwargs):
+            pass
+
+    monkeypatch.setattr(rich.progress, "Progress", RecordingProgress)
+    return tasks

@@ -28,35 +28,10 @@ def _write_clip(root: Path, name: str, frames: dict, pngs: tuple[str, ...]) -> N
         Image.fromarray(np.full((48, 64, 3), 90, dtype=np.uint8)).save(clip / f"{key}.png")
 
 
-class _FakeProgress:
-    """Stands in for rich.progress.Progress and records the tasks it is given."""
-    tasks: list = []
-
-    def __init__(self, **kwargs):
-        pass
-
-    def start(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def add_task(self, description, total):
-        _FakeProgress.tasks.append((description, total))
-        return 0
-
-    def advance(self, task):
-        pass
-
-
-def test_table_columns_extra_int8_frames_paths_and_attrs_exactly(tmp_path, monkeypatch, caplog):
+def test_table_columns_extra_int8_frames_paths_and_attrs_exactly(tmp_path, monkeypatch, caplog, progress_tasks):
     """Three frames of clip 001; 00001.png is missing (skipped). Landmark box 0..40 grows to
     -6..46 (side 40 * 1.3 = 52 around 20), which overhangs the 64x48 frame: it must be clipped,
     not refused. Frame keys 00000 and 00009 are frames 1 and 10."""
-    import rich.progress
-
-    monkeypatch.setattr(rich.progress, "Progress", _FakeProgress)
-    _FakeProgress.tasks = []
     monkeypatch.chdir(tmp_path)  # a crop path built from str(None) would land here, not in the tree
     root = (tmp_path / "AFEW-VA").resolve()
     box = _landmarks(0, 0, 40, 40)
@@ -87,7 +62,7 @@ def test_table_columns_extra_int8_frames_paths_and_attrs_exactly(tmp_path, monke
     assert sorted(p.name for p in crops.iterdir()) == ["001_00000.jpg", "001_00009.jpg"]
     with Image.open(crops / "001_00000.jpg") as crop:
         assert crop.size == (16, 16)
-    assert _FakeProgress.tasks == [("AFEW-VA frames", 3)]  # one task per picture, missing one included
+    assert progress_tasks == [("AFEW-VA frames", 3)]  # one task per picture, missing one included
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
         "AFEW-VA frames: skipped 1 face(s) whose image could not be read, "
         f"e.g. {root / '001' / '00001.png'} (missing file)"]

@@ -29,36 +29,11 @@ def _write(root: Path, split: str, rows: list[str], images: list[str]) -> Path:
     return csv
 
 
-class _FakeProgress:
-    """Stands in for rich.progress.Progress and records the tasks it is given."""
-    tasks: list = []
-
-    def __init__(self, **kwargs):
-        pass
-
-    def start(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def add_task(self, description, total):
-        _FakeProgress.tasks.append((description, total))
-        return 0
-
-    def advance(self, task):
-        pass
-
-
-def test_table_columns_dtypes_names_paths_missing_va_and_attrs_exactly(tmp_path, monkeypatch, caplog):
+def test_table_columns_dtypes_names_paths_missing_va_and_attrs_exactly(tmp_path, monkeypatch, caplog, progress_tasks):
     """Line 2 "1/a.b.jpg" (two dots: only the extension goes) has arousal -2 alone, line 3
     "2\\c.jpg" (a Windows separator: becomes "2_c") has valence -2 alone; either one marks
     both -5. Lines 4 and 7 (classes 7 and 9) are dropped, line 5's image is missing
     (skipped). Crops go inside the root, so their paths are relative to it."""
-    import rich.progress
-
-    monkeypatch.setattr(rich.progress, "Progress", _FakeProgress)
-    _FakeProgress.tasks = []
     monkeypatch.chdir(tmp_path)
     root = (tmp_path / "AffectNet").resolve()
     csv = _write(root, "validation", [
@@ -92,7 +67,7 @@ def test_table_columns_dtypes_names_paths_missing_va_and_attrs_exactly(tmp_path,
                      "where": f"{csv}:5"}],
     }
     assert sorted(p.name for p in crops.iterdir()) == ["1_a.b.jpg", "2_c.jpg", "4_f.jpg"]
-    assert _FakeProgress.tasks == [("AffectNet validation", 4)]  # one per image to crop, the missing one included
+    assert progress_tasks == [("AffectNet validation", 4)]  # one per image to crop, the missing one included
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
         "AffectNet validation: skipped 1 face(s) whose image could not be read, "
         f"e.g. {root / 'Manually_Annotated_Images' / '3' / 'e.jpg'} (missing file)"]
